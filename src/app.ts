@@ -1,0 +1,67 @@
+/**
+ * Builds the Fastify application from plugins. Used by the server process and by the
+ * tests, so tests exercise exactly what production runs.
+ */
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from './config/config.js';
+import type { Database } from './db/database.js';
+import audit, { auditEventFor } from './http/plugins/audit.js';
+import auth from './http/plugins/auth.js';
+import docs from './http/plugins/docs.js';
+import problem from './http/plugins/problem.js';
+import security from './http/plugins/security.js';
+import { buildServerOptions, buildValidatorCompiler } from './http/server-options.js';
+import type { AppDeps } from './http/types.js';
+import { analyticsRoutes } from './modules/analytics/analytics.routes.js';
+import { insertAuditEvents } from './modules/audit/audit.repository.js';
+import { biometricsRoutes } from './modules/biometrics/biometrics.routes.js';
+import { healthRoutes, type Readiness } from './modules/health/health.routes.js';
+import { patientsRoutes } from './modules/patients/patients.routes.js';
+import { APP_VERSION } from './version.js';
+
+export interface BuildAppOptions {
+  config: Config;
+  database: Database;
+  now?: () => Date;
+  instanceId?: string;
+  /** Shared with the server process, which flips it during startup and shutdown. */
+  readiness?: Readiness;
+}
+
+/** Builds (but does not start) the HTTP application. */
+export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> {
+  const app = Fastify(buildServerOptions(opts.config));
+  app.setValidatorCompiler(buildValidatorCompiler());
+  const deps: AppDeps = {
+    config: opts.config,
+    database: opts.database,
+    now: opts.now ?? (() => new Date()),
+    instanceId: opts.instanceId ?? randomUUID().slice(0, 8),
+    log: app.log as unknown as Logger,
+  };
+  const readiness = opts.readiness ?? { started: true, draining: false };
+  const db = opts.database.db;
+
+  await app.register(problem);
+  await app.register(security, { corsOrigins: opts.config.corsOrigins });
+  await app.register(docs, { version: APP_VERSION });
+  await app.register(audit, { db });
+  await app.register(auth, {
+    db,
+    now: deps.now,
+    onDenied: (request, status) => insertAuditEvents(db, [auditEventFor(request, status)]),
+  });
+
+  await app.register(healthRoutes, { deps, readiness });
+  await app.register(
+    async (api) => {
+      await api.register(patientsRoutes, { deps });
+      await api.register(biometricsRoutes, { deps });
+      await api.register(analyticsRoutes, { deps });
+    },
+    { prefix: '/api/v1' },
+  );
+  return app;
+}

@@ -1,0 +1,176 @@
+/**
+ * The one place that reads the environment. Every value is parsed and validated here;
+ * a bad value stops the process with a message naming the variable.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { Cron } from 'croner';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+/** Validated runtime configuration. */
+export interface Config {
+  databaseUrl: string | undefined;
+  dataDir: string;
+  port: number;
+  host: string;
+  analyticsVersion: 1 | 2;
+  analyticsCronSchedule: string;
+  /** Run the scheduler inside this process. */
+  analyticsSchedulerEnabled: boolean;
+  adminApiKey: string | undefined;
+  logLevel: LogLevel;
+  /** Human-readable logs; defaults to on when stdout is a terminal. */
+  logPretty: boolean;
+  etlOnStartup: boolean;
+  etlPatientsFile: string;
+  etlReadingsFile: string;
+  /** Shift sample timestamps so the newest reading is recent (only for the bundled sample). */
+  etlShiftToNow: boolean;
+  dbPoolMax: number;
+  dbStatementTimeoutMs: number;
+  dbConnectTimeoutMs: number;
+  requestTimeoutMs: number;
+  shutdownTimeoutMs: number;
+  bodyLimitBytes: number;
+  bulkBodyLimitBytes: number;
+  bulkMaxItems: number;
+  rateLimitPerKeyPerMinute: number;
+  rateLimitPerIpPerMinute: number;
+  authFailuresPerIpPerMinute: number;
+  trustProxy: boolean;
+  corsOrigins: string[];
+  metricsPublic: boolean;
+  tlsCertFile: string | undefined;
+  tlsKeyFile: string | undefined;
+}
+
+/** Raised when an environment variable is missing or malformed. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`Invalid configuration: ${variable} ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+export const SAMPLE_PATIENTS_FILE = 'data/patients.json';
+export const SAMPLE_READINGS_FILE = 'data/readings.csv';
+
+function str(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+function bool(env: Env, name: string, def: boolean): boolean {
+  const v = str(env, name)?.toLowerCase();
+  if (v === undefined) return def;
+  if (v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  throw new ConfigError(name, `must be true, false, 1 or 0 (got "${v}")`);
+}
+
+function int(env: Env, name: string, def: number, min: number, max: number): number {
+  const v = str(env, name);
+  if (v === undefined) return def;
+  if (!/^\d+$/.test(v)) throw new ConfigError(name, `must be a whole number (got "${v}")`);
+  const n = Number(v);
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max} (got ${n})`);
+  return n;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], def: T): T {
+  const v = str(env, name)?.toLowerCase();
+  if (v === undefined) return def;
+  if (!(allowed as readonly string[]).includes(v)) {
+    throw new ConfigError(name, `must be one of ${allowed.join(', ')} (got "${v}")`);
+  }
+  return v as T;
+}
+
+/**
+ * Reads and validates configuration from an environment map (process.env by default).
+ * Pure apart from the optional `.env` load done by {@link loadDotEnv}.
+ */
+export function loadConfig(env: Env = process.env, opts: { isTty?: boolean } = {}): Config {
+  const databaseUrl = str(env, 'DATABASE_URL');
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError('DATABASE_URL', 'must start with postgres:// or postgresql://');
+  }
+  const adminApiKey = str(env, 'ADMIN_API_KEY');
+  if (adminApiKey !== undefined && adminApiKey.length < 32) {
+    throw new ConfigError('ADMIN_API_KEY', 'must be at least 32 characters long');
+  }
+  const version = str(env, 'ANALYTICS_VERSION') ?? '1';
+  if (version !== '1' && version !== '2')
+    throw new ConfigError('ANALYTICS_VERSION', `must be 1 or 2 (got "${version}")`);
+  const cron = str(env, 'ANALYTICS_CRON_SCHEDULE') ?? '0 * * * *';
+  try {
+    new Cron(cron, { paused: true }).stop();
+  } catch (err) {
+    throw new ConfigError('ANALYTICS_CRON_SCHEDULE', `is not a valid cron expression: ${(err as Error).message}`);
+  }
+  const tlsCertFile = str(env, 'TLS_CERT_FILE');
+  const tlsKeyFile = str(env, 'TLS_KEY_FILE');
+  if ((tlsCertFile === undefined) !== (tlsKeyFile === undefined)) {
+    throw new ConfigError(tlsCertFile ? 'TLS_KEY_FILE' : 'TLS_CERT_FILE', 'must be set together with its pair');
+  }
+  for (const [name, file] of [
+    ['TLS_CERT_FILE', tlsCertFile],
+    ['TLS_KEY_FILE', tlsKeyFile],
+  ] as const) {
+    if (file !== undefined && !existsSync(file)) throw new ConfigError(name, `points at a missing file: ${file}`);
+  }
+  const patientsFile = str(env, 'ETL_PATIENTS_FILE');
+  const readingsFile = str(env, 'ETL_READINGS_FILE');
+  const corsOrigins = (str(env, 'CORS_ORIGINS') ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const o of corsOrigins) {
+    if (!/^https?:\/\/[^/\s]+$/.test(o)) throw new ConfigError('CORS_ORIGINS', `has an invalid origin "${o}"`);
+  }
+
+  return {
+    databaseUrl,
+    dataDir: path.resolve(str(env, 'DATA_DIR') ?? '.data'),
+    port: int(env, 'PORT', 8000, 0, 65535),
+    host: str(env, 'HOST') ?? '0.0.0.0',
+    analyticsVersion: version === '2' ? 2 : 1,
+    analyticsCronSchedule: cron,
+    analyticsSchedulerEnabled: bool(env, 'ANALYTICS_SCHEDULER', true),
+    adminApiKey,
+    logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+    logPretty: bool(env, 'LOG_PRETTY', opts.isTty ?? false),
+    etlOnStartup: bool(env, 'ETL_ON_STARTUP', true),
+    etlPatientsFile: patientsFile ?? SAMPLE_PATIENTS_FILE,
+    etlReadingsFile: readingsFile ?? SAMPLE_READINGS_FILE,
+    etlShiftToNow: bool(env, 'ETL_SHIFT_TO_NOW', patientsFile === undefined && readingsFile === undefined),
+    dbPoolMax: int(env, 'DB_POOL_MAX', 10, 2, 1000),
+    dbStatementTimeoutMs: int(env, 'DB_STATEMENT_TIMEOUT_MS', 15_000, 0, 3_600_000),
+    dbConnectTimeoutMs: int(env, 'DB_CONNECT_TIMEOUT_MS', 3_000, 100, 600_000),
+    requestTimeoutMs: int(env, 'REQUEST_TIMEOUT_MS', 30_000, 1_000, 3_600_000),
+    shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
+    bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 1_048_576, 1_024, 1_073_741_824),
+    bulkBodyLimitBytes: int(env, 'BULK_BODY_LIMIT_BYTES', 16_777_216, 1_024, 1_073_741_824),
+    bulkMaxItems: int(env, 'BULK_MAX_ITEMS', 50_000, 1, 10_000_000),
+    rateLimitPerKeyPerMinute: int(env, 'RATE_LIMIT_PER_KEY_PER_MINUTE', 60_000, 1, 100_000_000),
+    rateLimitPerIpPerMinute: int(env, 'RATE_LIMIT_PER_IP_PER_MINUTE', 120_000, 1, 100_000_000),
+    authFailuresPerIpPerMinute: int(env, 'AUTH_FAILURES_PER_IP_PER_MINUTE', 20, 1, 1_000_000),
+    trustProxy: bool(env, 'TRUST_PROXY', false),
+    corsOrigins,
+    metricsPublic: bool(env, 'METRICS_PUBLIC', false),
+    tlsCertFile,
+    tlsKeyFile,
+  };
+}
+
+/** Loads `./.env` into process.env when present (variables already set win). */
+export function loadDotEnv(file = '.env'): void {
+  if (existsSync(file)) process.loadEnvFile(file);
+}

@@ -1,0 +1,143 @@
+/**
+ * Opens the database: an embedded PGlite under DATA_DIR by default, or a PostgreSQL pool
+ * when DATABASE_URL is set. Both are driven through the same Drizzle schema and queries.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { PGlite as PGliteType } from '@electric-sql/pglite';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import type pg from 'pg';
+import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.js';
+import * as schema from './schema.js';
+
+/** The Drizzle database type both drivers satisfy. */
+export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+/** A transaction handle, usable wherever a {@link Db} is. */
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+
+/** Either a database or an open transaction. */
+export type DbOrTx = Db | Tx;
+
+export type DatabaseKind = 'pglite' | 'postgres';
+
+/** An open database with its lifecycle. */
+export interface Database {
+  kind: DatabaseKind;
+  db: Db;
+  /** Where the data lives, for logs (never includes credentials). */
+  location: string;
+  /** Pool statistics (PostgreSQL only). */
+  poolStats(): { total: number; idle: number; waiting: number } | undefined;
+  /** Cheap round trip used by readiness checks. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+  /** Raw PGlite handle (embedded only); used by tests for cloning. */
+  pglite?: PGliteType;
+  /** Raw pg pool (PostgreSQL only). */
+  pool?: pg.Pool;
+}
+
+export interface OpenDatabaseOptions {
+  databaseUrl?: string | undefined;
+  /** Directory for the embedded database; undefined means in-memory. */
+  dataDir?: string | undefined;
+  poolMax?: number;
+  statementTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  /** Application name reported to PostgreSQL. */
+  applicationName?: string;
+  /** Preloaded data directory tarball for PGlite (tests). */
+  loadDataDir?: Blob;
+}
+
+const INT8_OID = 20;
+
+/** Opens the configured database. The caller owns it and must close it. */
+export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database> {
+  return opts.databaseUrl ? openPostgres(opts.databaseUrl, opts) : openPglite(opts);
+}
+
+async function openPostgres(url: string, opts: OpenDatabaseOptions): Promise<Database> {
+  const { default: pgLib } = await import('pg');
+  const { drizzle } = await import('drizzle-orm/node-postgres');
+  // int8 (ids, counts) as JS numbers: ids stay far below 2^53.
+  pgLib.types.setTypeParser(INT8_OID, (v: string) => Number(v));
+  const pool = new pgLib.Pool({
+    connectionString: url,
+    max: opts.poolMax ?? 10,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 3000,
+    idleTimeoutMillis: 30_000,
+    statement_timeout: opts.statementTimeoutMs || undefined,
+    application_name: opts.applicationName ?? 'patientpulse',
+    keepAlive: true,
+  });
+  // A connection dropped by the server (restart, pg_terminate_backend) must not crash
+  // the process; the pool discards it and the next checkout connects again.
+  pool.on('error', () => {});
+  const db = drizzle({ client: pool, schema }) as unknown as Db;
+  const parsed = new URL(url);
+  return {
+    kind: 'postgres',
+    db,
+    pool,
+    location: `postgres://${parsed.hostname}:${parsed.port || 5432}${parsed.pathname}`,
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+    async ping() {
+      await pool.query('select 1');
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+}
+
+async function openPglite(opts: OpenDatabaseOptions): Promise<Database> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { drizzle } = await import('drizzle-orm/pglite');
+  let lock: DataDirLock | undefined;
+  let dataDir: string | undefined;
+  if (opts.dataDir) {
+    mkdirSync(opts.dataDir, { recursive: true });
+    lock = acquireDataDirLock(opts.dataDir);
+    dataDir = path.join(opts.dataDir, 'pgdata');
+  }
+  let client: PGliteType;
+  try {
+    client = await PGlite.create({
+      dataDir,
+      loadDataDir: opts.loadDataDir,
+      parsers: { [INT8_OID]: (v: string) => Number(v) },
+    });
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
+  const db = drizzle({ client, schema }) as unknown as Db;
+  return {
+    kind: 'pglite',
+    db,
+    pglite: client,
+    location: dataDir ?? 'memory',
+    poolStats: () => undefined,
+    async ping() {
+      await client.query('select 1');
+    },
+    async close() {
+      try {
+        await client.close();
+      } finally {
+        lock?.release();
+      }
+    },
+  };
+}
+
+/** Runs raw SQL and returns its rows; both drivers expose them as `.rows`. */
+export async function queryRows<T = Record<string, unknown>>(
+  db: DbOrTx,
+  query: Parameters<Db['execute']>[0],
+): Promise<T[]> {
+  const result = (await db.execute(query)) as unknown as { rows: T[] };
+  return result.rows;
+}

@@ -1,0 +1,41 @@
+/** Schemas shared by several routes. */
+import { Type } from 'typebox';
+
+/** RFC 9457 problem details, as produced by the problem plugin. */
+export const ProblemSchema = Type.Object(
+  {
+    type: Type.String(),
+    title: Type.String(),
+    status: Type.Integer(),
+    detail: Type.String(),
+    code: Type.String(),
+    instance: Type.String(),
+    request_id: Type.String(),
+    errors: Type.Optional(Type.Array(Type.Object({ field: Type.String(), message: Type.String() }))),
+  },
+  { $id: 'Problem', description: 'RFC 9457 problem details' },
+);
+
+/** Error responses most authenticated routes can give. */
+export const errorResponses = {
+  400: ProblemSchema,
+  401: ProblemSchema,
+  403: ProblemSchema,
+  404: ProblemSchema,
+  422: ProblemSchema,
+  429: ProblemSchema,
+  503: ProblemSchema,
+};
+
+export const PageQuery = {
+  page: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1, description: '1-based page number' }),
+};
+
+export const IdParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: 2147483647 }) });
+export const BigIdParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }) });
+
+export const Timestamp = Type.String({
+  format: 'iso-timestamp',
+  maxLength: 40,
+  description: 'ISO 8601; no offset means UTC',
+});

@@ -1,0 +1,148 @@
+/**
+ * Drizzle access to readings. Every write also appends the touched hourly bucket to the
+ * change buffer (biometrics_hourly) in the same statement, so the incremental analytics
+ * engine sees every change from every door.
+ */
+import { and, count, desc, eq, gte, lt, type SQL, sql } from 'drizzle-orm';
+import { type DbOrTx, queryRows } from '../../db/database.js';
+import { biometrics } from '../../db/schema.js';
+import type { ReadingType } from '../../domain/readings.js';
+
+export interface ReadingRow {
+  id: number;
+  patientId: number;
+  type: ReadingType;
+  value: number;
+  unit: string;
+  timestamp: Date;
+}
+
+export interface HistoryFilter {
+  patientId: number;
+  type?: ReadingType | undefined;
+  from?: Date | undefined;
+  to?: Date | undefined;
+}
+
+const readingColumns = {
+  id: biometrics.id,
+  patientId: biometrics.patientId,
+  type: biometrics.type,
+  value: biometrics.value,
+  unit: biometrics.unit,
+  timestamp: biometrics.timestamp,
+};
+
+function historyWhere(f: HistoryFilter): SQL | undefined {
+  return and(
+    eq(biometrics.patientId, f.patientId),
+    f.type ? eq(biometrics.type, f.type) : undefined,
+    f.from ? gte(biometrics.timestamp, f.from) : undefined,
+    f.to ? lt(biometrics.timestamp, f.to) : undefined,
+  );
+}
+
+export async function history(
+  db: DbOrTx,
+  f: HistoryFilter,
+  limit: number,
+  offset: number,
+): Promise<{ rows: ReadingRow[]; total: number }> {
+  const w = historyWhere(f);
+  const [rows, totals] = await Promise.all([
+    db
+      .select(readingColumns)
+      .from(biometrics)
+      .where(w)
+      .orderBy(desc(biometrics.timestamp), desc(biometrics.id))
+      .limit(limit)
+      .offset(offset),
+    db.select({ n: count() }).from(biometrics).where(w),
+  ]);
+  return { rows: rows as ReadingRow[], total: Number(totals[0]?.n ?? 0) };
+}
+
+function toRow(r: Record<string, unknown>): ReadingRow {
+  return {
+    id: Number(r.id),
+    patientId: Number(r.patient_id),
+    type: r.type as ReadingType,
+    value: Number(r.value),
+    unit: String(r.unit),
+    timestamp: r.timestamp instanceof Date ? r.timestamp : new Date(String(r.timestamp)),
+  };
+}
+
+/**
+ * Inserts or updates one reading and records the bucket in the change buffer when the
+ * stored value changed. Returns the stored row and whether it changed.
+ */
+export async function upsertReading(
+  db: DbOrTx,
+  r: { patientId: number; type: ReadingType; value: number; unit: string; timestamp: Date },
+): Promise<{ row: ReadingRow; changed: boolean } | undefined> {
+  const ts = r.timestamp.toISOString();
+  const rows = await queryRows(
+    db,
+    sql`
+    with up as (
+      insert into biometrics (patient_id, type, value, unit, timestamp)
+      values (${r.patientId}, ${r.type}, ${r.value}, ${r.unit}, ${ts}::timestamptz)
+      on conflict (patient_id, type, timestamp) do update
+        set value = excluded.value, unit = excluded.unit, updated_at = now()
+        where biometrics.value is distinct from excluded.value or biometrics.unit is distinct from excluded.unit
+      returning id, patient_id, type, value, unit, timestamp
+    ), buf as (
+      insert into biometrics_hourly (patient_id, type, bucket_start)
+      select patient_id, type, date_trunc('hour', timestamp, 'UTC') from up
+    )
+    select id, patient_id, type, value, unit, timestamp, true as changed from up
+    union all
+    select id, patient_id, type, value, unit, timestamp, false as changed from biometrics
+    where patient_id = ${r.patientId} and type = ${r.type} and timestamp = ${ts}::timestamptz
+      and not exists (select 1 from up)`,
+  );
+  const first = rows[0];
+  if (!first) return undefined;
+  return { row: toRow(first), changed: first.changed === true };
+}
+
+export async function findReadingForUpsertRace(
+  db: DbOrTx,
+  r: { patientId: number; type: ReadingType; timestamp: Date },
+): Promise<ReadingRow | undefined> {
+  const [row] = await db
+    .select(readingColumns)
+    .from(biometrics)
+    .where(
+      and(eq(biometrics.patientId, r.patientId), eq(biometrics.type, r.type), eq(biometrics.timestamp, r.timestamp)),
+    )
+    .limit(1);
+  return row as ReadingRow | undefined;
+}
+
+/**
+ * Deletes a reading (only among `scope` patients when given) and records its bucket in
+ * the change buffer. Returns the deleted row's patient, or undefined when absent.
+ */
+export async function deleteReading(
+  db: DbOrTx,
+  id: number,
+  scope: number[] | null,
+): Promise<{ id: number; patientId: number } | undefined> {
+  const scopeSql = scope === null ? sql`true` : sql`patient_id = any(${sql.param(scope)}::int[])`;
+  const rows = await queryRows(
+    db,
+    sql`
+    with d as (
+      delete from biometrics where id = ${id} and ${scopeSql}
+      returning id, patient_id, type, timestamp
+    ), buf as (
+      insert into biometrics_hourly (patient_id, type, bucket_start)
+      select patient_id, type, date_trunc('hour', timestamp, 'UTC') from d
+    )
+    select id, patient_id from d`,
+  );
+  const row = rows[0];
+  return row ? { id: Number(row.id), patientId: Number(row.patient_id) } : undefined;
+}

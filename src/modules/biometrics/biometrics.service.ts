@@ -1,0 +1,107 @@
+/** Reading use cases: history, upsert with unit conversion, delete. */
+import type { Db } from '../../db/database.js';
+import { NotFoundError, ValidationError } from '../../domain/errors.js';
+import { isValueProblem, normalizeValue } from '../../domain/readings.js';
+import { parseTimestamp } from '../../domain/timestamps.js';
+import * as repo from './biometrics.repository.js';
+import type { HistoryQueryT, ReadingDto, UpsertReadingInput } from './biometrics.schemas.js';
+
+export interface BiometricDeps {
+  db: Db;
+}
+
+export type PatientScope = number[] | null;
+
+export function toReadingDto(r: repo.ReadingRow): ReadingDto {
+  return {
+    id: r.id,
+    patient_id: r.patientId,
+    timestamp: r.timestamp.toISOString(),
+    type: r.type,
+    value: r.value,
+    unit: r.unit,
+  };
+}
+
+function inScope(scope: PatientScope, id: number): boolean {
+  return scope === null || scope.includes(id);
+}
+
+function isForeignKeyViolation(err: unknown): boolean {
+  const e = err as { code?: string; cause?: { code?: string } };
+  return e?.code === '23503' || e?.cause?.code === '23503';
+}
+
+function toDate(field: string, text: string | undefined): Date | undefined {
+  if (text === undefined) return undefined;
+  const ms = parseTimestamp(text);
+  if (ms === undefined) throw new ValidationError([{ field, message: 'must be an ISO 8601 date-time' }]);
+  return new Date(ms);
+}
+
+export async function readingHistory(
+  deps: BiometricDeps,
+  scope: PatientScope,
+  q: HistoryQueryT,
+): Promise<{ page: number; size: number; total: number; items: ReadingDto[] }> {
+  if (!inScope(scope, q.patient_id)) throw new NotFoundError('Patient');
+  const from = toDate('query.from', q.from);
+  const to = toDate('query.to', q.to);
+  const { rows, total } = await repo.history(
+    deps.db,
+    { patientId: q.patient_id, type: q.type, from, to },
+    q.size,
+    (q.page - 1) * q.size,
+  );
+  return { page: q.page, size: q.size, total, items: rows.map(toReadingDto) };
+}
+
+/** Validates and converts one reading to canonical units; throws 422 with field errors. */
+export function normalizeReading(input: UpsertReadingInput): {
+  patientId: number;
+  type: UpsertReadingInput['type'];
+  value: number;
+  unit: string;
+  timestamp: Date;
+} {
+  const ms = parseTimestamp(input.timestamp);
+  if (ms === undefined)
+    throw new ValidationError([{ field: 'body.timestamp', message: 'must be an ISO 8601 date-time' }]);
+  const v = normalizeValue(input.type, input.value, input.unit);
+  if (isValueProblem(v)) {
+    throw new ValidationError([
+      { field: v.reason === 'unknown_unit' ? 'body.unit' : 'body.value', message: v.message },
+    ]);
+  }
+  return { patientId: input.patient_id, type: input.type, value: v.value, unit: v.unit, timestamp: new Date(ms) };
+}
+
+export async function upsertReading(
+  deps: BiometricDeps,
+  scope: PatientScope,
+  input: UpsertReadingInput,
+): Promise<{ reading: ReadingDto; changed: boolean }> {
+  if (!inScope(scope, input.patient_id)) throw new NotFoundError('Patient');
+  const r = normalizeReading(input);
+  try {
+    const result = await repo.upsertReading(deps.db, r);
+    if (result) return { reading: toReadingDto(result.row), changed: result.changed };
+    // A concurrent writer stored the same value between our snapshot and the conflict check.
+    const row = await repo.findReadingForUpsertRace(deps.db, r);
+    if (!row) throw new Error('upsert returned no row');
+    return { reading: toReadingDto(row), changed: false };
+  } catch (err) {
+    if (isForeignKeyViolation(err)) throw new NotFoundError('Patient');
+    throw err;
+  }
+}
+
+export async function deleteReading(
+  deps: BiometricDeps,
+  scope: PatientScope,
+  id: number,
+): Promise<{ ok: true; deleted_id: number; patient_id: number }> {
+  const d = await repo.deleteReading(deps.db, id, scope);
+  if (!d) throw new NotFoundError('Reading');
+  return { ok: true, deleted_id: d.id, patient_id: d.patientId };
+}

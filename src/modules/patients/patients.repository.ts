@@ -1,0 +1,82 @@
+/** Drizzle access to the patients table. */
+import { and, asc, count, eq, ilike, inArray, or, type SQL, sql } from 'drizzle-orm';
+import type { DbOrTx } from '../../db/database.js';
+import { patients } from '../../db/schema.js';
+
+export type PatientRow = typeof patients.$inferSelect;
+export type NewPatientRow = typeof patients.$inferInsert;
+
+export interface PatientFilter {
+  /** Restrict to these ids (key scope); null means all. */
+  ids: number[] | null;
+  search?: string | undefined;
+}
+
+function escapeLike(s: string): string {
+  return s.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+function where(filter: PatientFilter): SQL | undefined {
+  const parts: SQL[] = [];
+  if (filter.ids !== null) parts.push(inArray(patients.id, filter.ids.length ? filter.ids : [-1]));
+  if (filter.search) {
+    const pattern = `%${escapeLike(filter.search)}%`;
+    const m = or(ilike(patients.name, pattern), ilike(patients.email, pattern));
+    if (m) parts.push(m);
+  }
+  return parts.length ? and(...parts) : undefined;
+}
+
+export async function listPatients(
+  db: DbOrTx,
+  filter: PatientFilter,
+  limit: number,
+  offset: number,
+): Promise<{ rows: PatientRow[]; total: number }> {
+  const w = where(filter);
+  const [rows, totals] = await Promise.all([
+    db.select().from(patients).where(w).orderBy(asc(patients.id)).limit(limit).offset(offset),
+    db.select({ n: count() }).from(patients).where(w),
+  ]);
+  return { rows, total: Number(totals[0]?.n ?? 0) };
+}
+
+export async function findPatient(db: DbOrTx, id: number): Promise<PatientRow | undefined> {
+  const [row] = await db.select().from(patients).where(eq(patients.id, id)).limit(1);
+  return row;
+}
+
+export async function findPatientByEmail(db: DbOrTx, email: string): Promise<PatientRow | undefined> {
+  const [row] = await db.select().from(patients).where(eq(patients.email, email)).limit(1);
+  return row;
+}
+
+/** Inserts unless the email exists; returns undefined on an email conflict. */
+export async function insertPatient(db: DbOrTx, row: NewPatientRow): Promise<PatientRow | undefined> {
+  const [created] = await db.insert(patients).values(row).onConflictDoNothing({ target: patients.email }).returning();
+  return created;
+}
+
+export async function updatePatient(
+  db: DbOrTx,
+  id: number,
+  patch: Partial<NewPatientRow>,
+): Promise<PatientRow | undefined> {
+  const [row] = await db
+    .update(patients)
+    .set({ ...patch, updatedAt: sql`now()` })
+    .where(eq(patients.id, id))
+    .returning();
+  return row;
+}
+
+/** Deletes the patient; readings and analytics go by cascade, buffer rows explicitly. */
+export async function deletePatient(db: DbOrTx, id: number): Promise<boolean> {
+  const rows = await db.delete(patients).where(eq(patients.id, id)).returning({ id: patients.id });
+  return rows.length > 0;
+}
+
+export async function countPatients(db: DbOrTx): Promise<number> {
+  const [row] = await db.select({ n: count() }).from(patients);
+  return Number(row?.n ?? 0);
+}

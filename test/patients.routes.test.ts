@@ -1,0 +1,173 @@
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { biometrics, patients } from '../src/db/schema.js';
+import { createTestApp, type TestApp, uniqueEmail } from './helpers/app.js';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await createTestApp();
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+async function createPatient(overrides: Record<string, unknown> = {}) {
+  const res = await t.call(t.adminKey, {
+    method: 'POST',
+    url: '/api/v1/patients',
+    payload: { name: 'Ana Souza', dob: '1980-05-12', gender: 'female', email: uniqueEmail(), ...overrides },
+  });
+  expect(res.statusCode).toBe(201);
+  return res.json() as { id: number; email: string };
+}
+
+describe('POST /api/v1/patients', () => {
+  it('creates a patient, normalising gender and email case', async () => {
+    const email = uniqueEmail('Mixed.Case');
+    const res = await t.call(t.adminKey, {
+      method: 'POST',
+      url: '/api/v1/patients',
+      payload: { name: ' Bob Stone ', dob: '1975-11-03', gender: 'MALE', email, phone: '555-5678' },
+    });
+    expect(res.statusCode).toBe(201);
+    const body = res.json();
+    expect(body).toEqual({
+      id: expect.any(Number),
+      name: 'Bob Stone',
+      dob: '1975-11-03',
+      gender: 'male',
+      address: null,
+      email: email.toLowerCase(),
+      phone: '555-5678',
+    });
+    const [row] = await t.database.db.select().from(patients).where(eq(patients.id, body.id));
+    expect(row?.email).toBe(email.toLowerCase());
+    expect(row?.gender).toBe('male');
+  });
+
+  it('answers 409 on a duplicate email, whatever its case, and stores nothing', async () => {
+    const p = await createPatient();
+    const res = await t.call(t.adminKey, {
+      method: 'POST',
+      url: '/api/v1/patients',
+      payload: { name: 'Other', dob: '1990-01-01', gender: 'other', email: p.email.toUpperCase() },
+    });
+    expect(res.statusCode).toBe(409);
+    expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
+    expect(res.json()).toMatchObject({ status: 409, code: 'conflict', request_id: expect.any(String) });
+    const rows = await t.database.db.select().from(patients).where(eq(patients.email, p.email));
+    expect(rows).toHaveLength(1);
+    expect(rows[0]?.name).toBe('Ana Souza');
+  });
+
+  it.each([
+    [{ dob: '1980-02-30' }, 'body.dob'],
+    [{ dob: '2999-01-01' }, 'body.dob'],
+    [{ gender: 'unknown' }, 'body.gender'],
+    [{ email: 'not-an-email' }, 'body.email'],
+    [{ name: '' }, 'body.name'],
+    [{ extra: 1 }, 'body.extra'],
+  ])('rejects %j with 422 naming %s', async (patch, field) => {
+    const res = await t.call(t.adminKey, {
+      method: 'POST',
+      url: '/api/v1/patients',
+      payload: { name: 'X', dob: '1980-01-01', gender: 'female', email: uniqueEmail(), ...patch },
+    });
+    expect(res.statusCode).toBe(422);
+    expect(res.json().errors.map((e: { field: string }) => e.field)).toContain(field);
+  });
+
+  it('answers 400 on malformed JSON', async () => {
+    const res = await t.call(t.adminKey, {
+      method: 'POST',
+      url: '/api/v1/patients',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"name": ',
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ status: 400, code: 'malformed_body' });
+  });
+});
+
+describe('GET /api/v1/patients', () => {
+  it('pages in id order with a total', async () => {
+    await createPatient();
+    await createPatient();
+    const res = await t.call(t.adminKey, { method: 'GET', url: '/api/v1/patients?page=1&size=2' });
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(body.page).toBe(1);
+    expect(body.size).toBe(2);
+    expect(body.items).toHaveLength(2);
+    expect(body.total).toBeGreaterThanOrEqual(2);
+    expect(body.items[0].id).toBeLessThan(body.items[1].id);
+  });
+
+  it('searches by name or email, case-insensitively, treating % literally', async () => {
+    const p = await createPatient({ name: 'Zebulon Quartz' });
+    const byName = await t.call(t.adminKey, { method: 'GET', url: '/api/v1/patients?search=zebulon%20q' });
+    expect(byName.json().items.map((i: { id: number }) => i.id)).toContain(p.id);
+    const literal = await t.call(t.adminKey, { method: 'GET', url: '/api/v1/patients?search=%25' });
+    expect(literal.statusCode).toBe(200);
+    expect(literal.json().items).toEqual([]);
+  });
+
+  it.each(['size=0', 'size=101', 'page=0', 'page=abc'])('rejects %s with 422', async (q) => {
+    const res = await t.call(t.adminKey, { method: 'GET', url: `/api/v1/patients?${q}` });
+    expect(res.statusCode).toBe(422);
+    expect(res.json().errors[0].field).toMatch(/^query\./);
+  });
+
+  it('requires a key', async () => {
+    const res = await t.call(null, { method: 'GET', url: '/api/v1/patients' });
+    expect(res.statusCode).toBe(401);
+    expect(res.headers['www-authenticate']).toContain('Bearer');
+  });
+});
+
+describe('GET/PATCH/DELETE /api/v1/patients/:id', () => {
+  it('gets, updates and erases a patient with its readings', async () => {
+    const p = await createPatient();
+    const got = await t.call(t.adminKey, { method: 'GET', url: `/api/v1/patients/${p.id}` });
+    expect(got.statusCode).toBe(200);
+    expect(got.json().id).toBe(p.id);
+
+    const patched = await t.call(t.adminKey, {
+      method: 'PATCH',
+      url: `/api/v1/patients/${p.id}`,
+      payload: { address: '1 Main St', gender: 'Other' },
+    });
+    expect(patched.statusCode).toBe(200);
+    expect(patched.json()).toMatchObject({ id: p.id, address: '1 Main St', gender: 'other' });
+
+    const reading = await t.call(t.adminKey, {
+      method: 'POST',
+      url: '/api/v1/biometrics',
+      payload: { patient_id: p.id, timestamp: '2025-05-24T08:00:00Z', type: 'weight', value: 70 },
+    });
+    expect(reading.statusCode).toBe(200);
+
+    const del = await t.call(t.adminKey, { method: 'DELETE', url: `/api/v1/patients/${p.id}` });
+    expect(del.statusCode).toBe(200);
+    expect(del.json()).toEqual({ ok: true, deleted_id: p.id, readings_deleted: 1 });
+    expect(await t.database.db.select().from(biometrics).where(eq(biometrics.patientId, p.id))).toEqual([]);
+    const again = await t.call(t.adminKey, { method: 'GET', url: `/api/v1/patients/${p.id}` });
+    expect(again.statusCode).toBe(404);
+  });
+
+  it('answers 409 when PATCH takes another patient email', async () => {
+    const a = await createPatient();
+    const b = await createPatient();
+    const res = await t.call(t.adminKey, {
+      method: 'PATCH',
+      url: `/api/v1/patients/${b.id}`,
+      payload: { email: a.email },
+    });
+    expect(res.statusCode).toBe(409);
+  });
+
+  it('answers 404 for an unknown id and 422 for a non-numeric one', async () => {
+    expect((await t.call(t.adminKey, { method: 'GET', url: '/api/v1/patients/99999999' })).statusCode).toBe(404);
+    expect((await t.call(t.adminKey, { method: 'GET', url: '/api/v1/patients/abc' })).statusCode).toBe(422);
+  });
+});
