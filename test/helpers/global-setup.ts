@@ -30,7 +30,12 @@ async function buildPgTemplate(url: string): Promise<void> {
     const database = await openDatabase({ databaseUrl: urlForDatabase(url, building), poolMax: 2 });
     await runMigrations(database);
     await database.close();
-    await admin.query(`alter database "${building}" rename to "${name}"`);
+    try {
+      await admin.query(`alter database "${building}" rename to "${name}"`);
+    } catch {
+      // Another run built the same template at the same time: keep theirs.
+      await admin.query(`drop database if exists "${building}"`);
+    }
   } finally {
     await admin.end();
   }
