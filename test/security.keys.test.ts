@@ -141,7 +141,10 @@ describe('revocation and expiry', () => {
   it('refuses to revoke the last usable admin key', async () => {
     const solo = await createTestApp();
     try {
-      const [row] = await solo.database.db.select().from(apiKeys).where(eq(apiKeys.keyHash, hashKey(solo.adminKey)));
+      const [row] = await solo.database.db
+        .select()
+        .from(apiKeys)
+        .where(eq(apiKeys.keyHash, hashKey(solo.adminKey)));
       const res = await solo.call(solo.adminKey, { method: 'DELETE', url: `/api/v1/keys/${row?.id}` });
       expect(res.statusCode).toBe(409);
       expect((await solo.call(solo.adminKey, { method: 'GET', url: '/api/v1/keys' })).statusCode).toBe(200);
@@ -160,8 +163,9 @@ describe('revocation and expiry', () => {
     let now = new Date();
     const clocked = await createTestApp({ database: t.database, now: () => now });
     try {
-      const k = (await create({ name: 'short', role: 'reader', expires_at: new Date(Date.now() + 60_000).toISOString() }))
-        .json();
+      const k = (
+        await create({ name: 'short', role: 'reader', expires_at: new Date(Date.now() + 60_000).toISOString() })
+      ).json();
       expect((await clocked.call(k.key, { method: 'GET', url: '/api/v1/patients' })).statusCode).toBe(200);
       now = new Date(Date.now() + 120_000);
       expect((await clocked.call(k.key, { method: 'GET', url: '/api/v1/patients' })).statusCode).toBe(401);

@@ -144,7 +144,7 @@ function specRoutes(): string[] {
 /** Turns "GET /api/v1/patients/{id}" into a probe request with any id. */
 function probe(route: string): InjectOptions {
   const [method, path] = route.split(' ') as [InjectOptions['method'], string];
-  return { method, url: path.replaceAll(/\{[^}]+\}/g, '1') };
+  return { method, url: path.replaceAll(/\{[^}]+\}/g, '2000000000') };
 }
 
 describe('route table', () => {
