@@ -11,11 +11,13 @@ import { ValidationError } from '../../domain/errors.js';
 // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what is looked for
 const BAD_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
+function isWalkable(v: unknown): v is Record<string, unknown> {
   if (v === null || typeof v !== 'object') return false;
-  // Buffers, streams and other objects are not walked (a raw body is not text here).
-  const proto = Object.getPrototypeOf(v);
-  return proto === Object.prototype || proto === null;
+  // Raw bodies (buffers, streams) are not text here and are not walked.
+  if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer || typeof (v as { pipe?: unknown }).pipe === 'function') {
+    return false;
+  }
+  return !(v instanceof Date);
 }
 
 /** The dotted path of the first string (value or property name) that cannot be stored. */
@@ -28,7 +30,7 @@ export function findUnstorableText(root: unknown, rootPath: string): string | un
       if (BAD_TEXT.test(value)) return path;
     } else if (Array.isArray(value)) {
       for (let i = value.length - 1; i >= 0; i--) stack.push([value[i], `${path}.${i}`]);
-    } else if (isPlainObject(value)) {
+    } else if (isWalkable(value)) {
       for (const [k, v] of Object.entries(value)) {
         const p = `${path}.${BAD_TEXT.test(k) ? '?' : k}`;
         if (BAD_TEXT.test(k)) return p;
