@@ -203,8 +203,9 @@ async function problemPlugin(app: FastifyInstance): Promise<void> {
     return sendProblem(request, reply, mapped.status, mapped.code, mapped.detail, mapped.errors);
   });
 
+  // The path is in `instance`; the detail does not repeat what the client sent.
   app.setNotFoundHandler((request, reply) =>
-    sendProblem(request, reply, 404, 'not_found', `No route for ${request.method} ${request.url.split('?')[0]}`),
+    sendProblem(request, reply, 404, 'not_found', `No route matches ${request.method} on this path`),
   );
 }
 
