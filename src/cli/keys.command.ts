@@ -78,6 +78,19 @@ function parseExpires(text: string | undefined): Date | null {
   return new Date(ms);
 }
 
+const OPTIONS = {
+  role: { type: 'string' },
+  name: { type: 'string' },
+  patients: { type: 'string' },
+  expires: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean' },
+} as const;
+
+function parseKeysArgs(args: string[]) {
+  return parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
+}
+
 async function audit(database: Database, action: string, detail: Record<string, unknown>): Promise<void> {
   await insertAuditEvents(database.db, [
     { action: `cli keys ${action}`, outcome: 'allowed', detail: { via: 'cli', ...detail } },
@@ -92,17 +105,9 @@ export async function keysCommand(argv: string[], io: KeysCommandIo = {}): Promi
     out(USAGE);
     return sub ? 0 : 2;
   }
-  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>;
-  const OPTIONS = {
-    role: { type: 'string' },
-    name: { type: 'string' },
-    patients: { type: 'string' },
-    expires: { type: 'string' },
-    json: { type: 'boolean' },
-    help: { type: 'boolean' },
-  } as const;
+  let parsed: ReturnType<typeof parseKeysArgs>;
   try {
-    parsed = parseArgs({ args: rest, options: OPTIONS, allowPositionals: true, strict: true });
+    parsed = parseKeysArgs(rest);
   } catch (e) {
     throw new UsageError(`${(e as Error).message}\n\n${USAGE}`);
   }
