@@ -17,6 +17,54 @@ export function pathOnly(url: string): string {
   return q === -1 ? url : url.slice(0, q);
 }
 
+type LoggedError = Error & {
+  code?: string;
+  statusCode?: number;
+  /** Set by Drizzle's DrizzleQueryError, whose message also lists the bound values. */
+  query?: string;
+  params?: unknown;
+  cause?: unknown;
+};
+
+/** Drops the bound values Drizzle appends to failed-query messages ("params: Ana,1980-05-12,..."). */
+function withoutParams(text: string | undefined): string | undefined {
+  return text?.replace(/\nparams: [\s\S]*?(?=\n\s+at |$)/, '\nparams: [redacted]');
+}
+
+/**
+ * A database error for the log: the SQLSTATE and, except for data exceptions (class 22,
+ * whose messages quote the offending value), the server's message.
+ */
+function databaseCause(cause: unknown): Record<string, unknown> | undefined {
+  if (!cause || typeof cause !== 'object') return undefined;
+  const c = cause as { name?: string; code?: unknown; message?: string; constraint?: string; table?: string };
+  const code = typeof c.code === 'string' ? c.code : undefined;
+  return {
+    type: c.name,
+    code,
+    message: code?.startsWith('22') ? '[redacted: data exception]' : withoutParams(c.message),
+    constraint: c.constraint,
+    table: c.table,
+  };
+}
+
+/**
+ * Error serializer: code, message and stack, never the values of a failed query (they
+ * are patient data). Messages written by this code base are PHI-free by convention.
+ */
+export function serializeError(err: LoggedError): Record<string, unknown> {
+  const isQueryError = typeof err.query === 'string' && 'params' in err;
+  const isDatabaseError = typeof err.code === 'string' && /^[0-9A-Z]{5}$/.test(err.code);
+  return {
+    type: isQueryError && err.name === 'Error' ? 'DrizzleQueryError' : err.name,
+    code: err.code,
+    message: isDatabaseError && err.code?.startsWith('22') ? '[redacted: data exception]' : withoutParams(err.message),
+    statusCode: err.statusCode,
+    stack: isDatabaseError && err.code?.startsWith('22') ? undefined : withoutParams(err.stack),
+    ...(isQueryError ? { query: err.query, cause: databaseCause(err.cause) } : {}),
+  };
+}
+
 /** Logger options: JSON lines, no bodies, no query strings, credentials redacted. */
 export function buildLoggerOptions(config: Pick<Config, 'logLevel' | 'logPretty'>): LoggerOptions {
   return {
@@ -38,10 +86,7 @@ export function buildLoggerOptions(config: Pick<Config, 'logLevel' | 'logPretty'
       res(res: { statusCode: number }) {
         return { statusCode: res.statusCode };
       },
-      // Errors are logged by code and message only; messages are written to be PHI-free.
-      err(err: Error & { code?: string; statusCode?: number }) {
-        return { type: err.name, code: err.code, message: err.message, statusCode: err.statusCode, stack: err.stack };
-      },
+      err: serializeError,
     },
     ...(config.logPretty
       ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }

@@ -46,6 +46,11 @@ export async function findPatient(db: DbOrTx, id: number): Promise<PatientRow | 
   return row;
 }
 
+export async function patientExists(db: DbOrTx, id: number): Promise<boolean> {
+  const rows = await db.select({ id: patients.id }).from(patients).where(eq(patients.id, id)).limit(1);
+  return rows.length > 0;
+}
+
 export async function findPatientByEmail(db: DbOrTx, email: string): Promise<PatientRow | undefined> {
   const [row] = await db.select().from(patients).where(eq(patients.email, email)).limit(1);
   return row;
