@@ -16,8 +16,8 @@ const addFormats = ((addFormatsModule as unknown as { default?: unknown }).defau
   formats: string[],
 ) => Ajv;
 
-const INTEGER_TEXT = /^-?\d{1,20}$/;
-const NUMBER_TEXT = /^-?\d{1,20}(?:\.\d{1,20})?$/;
+const INTEGER_TEXT = /^-?\d+$/;
+const NUMBER_TEXT = /^-?\d+(?:\.\d+)?$/;
 
 function makeAjv(coerce: boolean): Ajv {
   const options: Options = {
