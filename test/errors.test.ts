@@ -213,6 +213,25 @@ describe('problem details for every error', () => {
     ]);
   });
 
+  it('422, not a stack overflow, for a body nested 100,000 levels deep', async () => {
+    const depth = 100_000;
+    const big = await createTestApp(); // the default 1 MiB body limit
+    try {
+      const res = await big.call(big.adminKey, {
+        method: 'POST',
+        url: '/api/v1/biometrics',
+        headers: { 'content-type': 'application/json' },
+        payload: `{"extra":${'['.repeat(depth)}"a\\u0000"${']'.repeat(depth)}}`,
+      });
+      expect(res.statusCode).toBe(422);
+      const [first] = res.json().errors;
+      expect(first.message).toBe('must not contain NUL characters');
+      expect(first.field).toBe(`body.extra.${Array(depth).fill('0').join('.')}`);
+    } finally {
+      await big.close();
+    }
+  });
+
   it('HEAD answers like GET without a body', async () => {
     const res = await t.call(t.adminKey, { method: 'HEAD', url: '/api/v1/patients' });
     expect(res.statusCode).toBe(200);

@@ -43,27 +43,40 @@ function pointer(path: readonly (string | number)[]): string {
   return path.map((p) => `/${String(p).replaceAll('~', '~0').replaceAll('/', '~1')}`).join('');
 }
 
-/** Every string (and object key) holding a NUL character, as Ajv-style errors. */
-function nulErrors(data: unknown, path: (string | number)[] = [], out: ErrorObject[] = []): ErrorObject[] {
-  if (out.length >= 20) return out;
-  if (typeof data === 'string') {
-    if (data.includes('\u0000')) {
-      out.push({
-        instancePath: pointer(path),
-        schemaPath: '#',
-        keyword: 'nul',
-        params: {},
-        message: 'must not contain NUL characters',
-      });
-    }
-  } else if (Array.isArray(data)) {
-    data.forEach((v, i) => {
-      nulErrors(v, [...path, i], out);
-    });
-  } else if (data !== null && typeof data === 'object') {
-    for (const [k, v] of Object.entries(data)) {
-      if (k.includes('\u0000')) nulErrors(k, [...path, k], out);
-      else nulErrors(v, [...path, k], out);
+/**
+ * Every string (and object key) holding a NUL character, as Ajv-style errors. Iterative:
+ * a body nested a hundred thousand levels deep must be a 422, not a stack overflow.
+ */
+function nulErrors(data: unknown): ErrorObject[] {
+  type Node = { value: unknown; key?: string | number; parent?: Node };
+  const pathOf = (node: Node): (string | number)[] => {
+    const path: (string | number)[] = [];
+    for (let n: Node | undefined = node; n?.key !== undefined; n = n.parent) path.push(n.key);
+    return path.reverse();
+  };
+  const out: ErrorObject[] = [];
+  const stack: Node[] = [{ value: data }];
+  while (stack.length > 0 && out.length < 20) {
+    const node = stack.pop() as Node;
+    const value = node.value;
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) {
+        out.push({
+          instancePath: pointer(pathOf(node)),
+          schemaPath: '#',
+          keyword: 'nul',
+          params: {},
+          message: 'must not contain NUL characters',
+        });
+      }
+    } else if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], key: i, parent: node });
+    } else if (value !== null && typeof value === 'object') {
+      const entries = Object.entries(value);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [k, v] = entries[i] as [string, unknown];
+        stack.push({ value: k.includes('\u0000') ? k : v, key: k, parent: node });
+      }
     }
   }
   return out;
