@@ -2,6 +2,7 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analytics, biometrics, biometricsHourly, patients } from '../src/db/schema.js';
 import { createTestApp, type TestApp, uniqueEmail } from './helpers/app.js';
+import { TEST_DB } from './helpers/database.js';
 import { expectProblem, expectValidation } from './helpers/problem.js';
 
 let t: TestApp;
@@ -295,5 +296,37 @@ describe('patients: edges', () => {
     });
     const list = await t.call(scoped, { method: 'GET', url: '/api/v1/patients' });
     expect(list.json()).toEqual({ page: 1, size: 20, total: 1, items: [expect.objectContaining({ id: mine.id })] });
+  });
+});
+
+describe('erasure under concurrent writes', () => {
+  it.skipIf(TEST_DB !== 'postgres')('counts a reading whose insert commits while the erasure waits', async () => {
+    const p = await createPatient();
+    const pool = t.database.pool;
+    if (!pool) throw new Error('PostgreSQL pool expected');
+    const writer = await pool.connect();
+    try {
+      await writer.query('begin');
+      await writer.query(
+        `insert into biometrics (patient_id, type, value, unit, timestamp) values ($1, 'weight', 70, 'kg', now())`,
+        [p.id],
+      );
+      const erasure = t.call(t.adminKey, { method: 'DELETE', url: `/api/v1/patients/${p.id}` });
+      // Wait until the erasure is blocked behind the writer's lock on the patient row.
+      for (let i = 0; i < 200; i++) {
+        const { rows } = await pool.query(
+          `select count(*)::int as n from pg_stat_activity
+           where datname = current_database() and wait_event_type = 'Lock' and query ilike '%patients%'`,
+        );
+        if (rows[0].n > 0) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      await writer.query('commit');
+      const res = await erasure;
+      expect(res.json()).toEqual({ ok: true, deleted_id: p.id, readings_deleted: 1 });
+    } finally {
+      writer.release();
+    }
+    expect(await t.database.db.select().from(biometrics).where(eq(biometrics.patientId, p.id))).toEqual([]);
   });
 });

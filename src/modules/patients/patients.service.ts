@@ -121,6 +121,9 @@ export async function erasePatient(
 ): Promise<{ ok: true; deleted_id: number; readings_deleted: number }> {
   if (!inScope(scope, id)) throw new NotFoundError('Patient');
   return deps.db.transaction(async (tx) => {
+    // Lock first: a reading written concurrently either lands before the count or fails
+    // its foreign-key check after the erasure (404), so the count is exact.
+    if (!(await repo.lockPatient(tx, id))) throw new NotFoundError('Patient');
     const [c] = await tx.select({ n: count() }).from(biometrics).where(eq(biometrics.patientId, id));
     await tx.delete(biometricsHourly).where(eq(biometricsHourly.patientId, id));
     const deleted = await repo.deletePatient(tx, id);
