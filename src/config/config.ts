@@ -124,6 +124,14 @@ export function loadConfig(env: Env = process.env, opts: { isTty?: boolean } = {
   if (adminApiKey !== undefined && adminApiKey.length < 32) {
     throw new ConfigError('ADMIN_API_KEY', 'must be at least 32 characters long');
   }
+  // Keys are presented in a header (`Bearer <key>`, at most 256 characters accepted):
+  // a longer key or one with spaces could be installed but never used.
+  if (adminApiKey !== undefined && adminApiKey.length > 256) {
+    throw new ConfigError('ADMIN_API_KEY', 'must be at most 256 characters long');
+  }
+  if (adminApiKey !== undefined && !/^[\x21-\x7e]+$/.test(adminApiKey)) {
+    throw new ConfigError('ADMIN_API_KEY', 'must be printable ASCII without spaces');
+  }
   const version = str(env, 'ANALYTICS_VERSION') ?? '1';
   if (version !== '1' && version !== '2')
     throw new ConfigError('ANALYTICS_VERSION', `must be 1 or 2 (got "${version}")`);

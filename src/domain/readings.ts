@@ -15,17 +15,39 @@ interface TypeSpec {
   canonicalUnit: string;
   /** Accepted unit spellings (lower case) and the factor to the canonical unit. */
   units: Record<string, number>;
+  /** The accepted units as people write them, for messages. */
+  unitLabels: readonly string[];
   /** Physiologically possible range in the canonical unit, inclusive. */
   min: number;
   max: number;
 }
 
 export const TYPE_SPECS: Record<ReadingType, TypeSpec> = {
-  glucose: { canonicalUnit: 'mg/dL', units: { 'mg/dl': 1, 'mmol/l': GLUCOSE_MGDL_PER_MMOLL }, min: 10, max: 1500 },
-  systolic: { canonicalUnit: 'mmHg', units: { mmhg: 1 }, min: 40, max: 300 },
-  diastolic: { canonicalUnit: 'mmHg', units: { mmhg: 1 }, min: 20, max: 200 },
-  weight: { canonicalUnit: 'kg', units: { kg: 1, lb: KG_PER_LB, lbs: KG_PER_LB }, min: 0.5, max: 700 },
+  glucose: {
+    canonicalUnit: 'mg/dL',
+    units: { 'mg/dl': 1, 'mmol/l': GLUCOSE_MGDL_PER_MMOLL },
+    unitLabels: ['mg/dL', 'mmol/L'],
+    min: 10,
+    max: 1500,
+  },
+  systolic: { canonicalUnit: 'mmHg', units: { mmhg: 1 }, unitLabels: ['mmHg'], min: 40, max: 300 },
+  diastolic: { canonicalUnit: 'mmHg', units: { mmhg: 1 }, unitLabels: ['mmHg'], min: 20, max: 200 },
+  weight: {
+    canonicalUnit: 'kg',
+    units: { kg: 1, lb: KG_PER_LB, lbs: KG_PER_LB },
+    unitLabels: ['kg', 'lb'],
+    min: 0.5,
+    max: 700,
+  },
 };
+
+/** Factor from `unit` (any letter case, surrounding spaces ignored) to the canonical unit of `type`. */
+export function unitFactor(type: ReadingType, unit: string): number | undefined {
+  const units = TYPE_SPECS[type].units;
+  const key = unit.trim().toLowerCase();
+  // Own properties only: "constructor" or "__proto__" must not resolve to Object's members.
+  return Object.hasOwn(units, key) ? units[key] : undefined;
+}
 
 export function isReadingType(v: string): v is ReadingType {
   return (READING_TYPES as readonly string[]).includes(v);
@@ -49,17 +71,19 @@ export function normalizeValue(
   const spec = TYPE_SPECS[type];
   let factor = 1;
   if (unit !== undefined) {
-    const f = spec.units[unit.trim().toLowerCase()];
+    const f = unitFactor(type, unit);
     if (f === undefined) {
       return {
         reason: 'unknown_unit',
-        message: `this unit is not accepted for ${type}; use ${Object.keys(spec.units).join(' or ')}`,
+        message: `this unit is not accepted for ${type}; use ${spec.unitLabels.join(' or ')}`,
       };
     }
     factor = f;
   }
-  if (!Number.isFinite(value)) return { reason: 'not_finite', message: 'value must be a finite number' };
   const canonical = value * factor;
+  if (!Number.isFinite(value) || !Number.isFinite(canonical)) {
+    return { reason: 'not_finite', message: 'value must be a finite number' };
+  }
   if (canonical < spec.min || canonical > spec.max) {
     return {
       reason: 'out_of_range',

@@ -1,9 +1,11 @@
 /**
  * Request validation. Bodies are validated strictly (no type coercion, unknown properties
  * rejected by the schemas, no silent removal); query strings and path parameters arrive
- * as text and are coerced to the declared types, as FastAPI does.
+ * as text and are coerced to the declared types, as FastAPI does, but only from plain
+ * decimal text: "0x10", "1e3", " 7" or "" are not numbers here, though `Number()` says so.
+ * No part may carry a NUL character, which PostgreSQL cannot store in text.
  */
-import { Ajv, type Options } from 'ajv';
+import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { FastifySchemaCompiler } from 'fastify';
 import { isValidDate, parseTimestamp } from '../domain/timestamps.js';
@@ -14,6 +16,9 @@ const addFormats = ((addFormatsModule as unknown as { default?: unknown }).defau
   formats: string[],
 ) => Ajv;
 
+const INTEGER_TEXT = /^-?\d+$/;
+const NUMBER_TEXT = /^-?\d+(?:\.\d+)?$/;
+
 function makeAjv(coerce: boolean): Ajv {
   const options: Options = {
     allErrors: true,
@@ -22,6 +27,8 @@ function makeAjv(coerce: boolean): Ajv {
     removeAdditional: false,
     strict: false,
     messages: true,
+    // Errors carry their schema, so the problem plugin can say "must be one of a, b, c".
+    verbose: true,
   };
   const ajv = new Ajv(options);
   addFormats(ajv, ['email']);
@@ -30,12 +37,106 @@ function makeAjv(coerce: boolean): Ajv {
   return ajv;
 }
 
+type JsonSchema = { type?: unknown; properties?: Record<string, JsonSchema> };
+
+function pointer(path: readonly (string | number)[]): string {
+  return path.map((p) => `/${String(p).replaceAll('~', '~0').replaceAll('/', '~1')}`).join('');
+}
+
+/**
+ * Every string (and object key) holding a NUL character, as Ajv-style errors. Iterative:
+ * a body nested a hundred thousand levels deep must be a 422, not a stack overflow.
+ */
+function nulErrors(data: unknown): ErrorObject[] {
+  type Node = { value: unknown; key?: string | number; parent?: Node };
+  const pathOf = (node: Node): (string | number)[] => {
+    const path: (string | number)[] = [];
+    for (let n: Node | undefined = node; n?.key !== undefined; n = n.parent) path.push(n.key);
+    return path.reverse();
+  };
+  const out: ErrorObject[] = [];
+  const stack: Node[] = [{ value: data }];
+  while (stack.length > 0 && out.length < 20) {
+    const node = stack.pop() as Node;
+    const value = node.value;
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) {
+        out.push({
+          instancePath: pointer(pathOf(node)),
+          schemaPath: '#',
+          keyword: 'nul',
+          params: {},
+          message: 'must not contain NUL characters',
+        });
+      }
+    } else if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], key: i, parent: node });
+    } else if (value !== null && typeof value === 'object') {
+      const entries = Object.entries(value);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [k, v] = entries[i] as [string, unknown];
+        stack.push({ value: k.includes('\u0000') ? k : v, key: k, parent: node });
+      }
+    }
+  }
+  return out;
+}
+
+/** Query and path values that coercion would accept but that are not plain decimal numbers. */
+function numberTextErrors(schema: JsonSchema, data: unknown): ErrorObject[] {
+  if (!schema.properties || data === null || typeof data !== 'object') return [];
+  const out: ErrorObject[] = [];
+  for (const [name, prop] of Object.entries(schema.properties)) {
+    const value = (data as Record<string, unknown>)[name];
+    if (typeof value !== 'string') continue;
+    const type = prop.type;
+    const re = type === 'integer' ? INTEGER_TEXT : type === 'number' ? NUMBER_TEXT : undefined;
+    if (re && !re.test(value)) {
+      out.push({
+        instancePath: pointer([name]),
+        schemaPath: `#/properties/${name}/type`,
+        keyword: 'type',
+        params: { type },
+        message: `must be ${type}`,
+      });
+    }
+  }
+  return out;
+}
+
+type FastifyValidator = ((data: unknown, ctx?: unknown) => boolean) & {
+  errors?: ErrorObject[] | null;
+  schemaEnv?: unknown;
+};
+
+function withPrechecks(inner: ValidateFunction, precheck: (data: unknown) => ErrorObject[]): FastifyValidator {
+  const validate: FastifyValidator = (data, ctx) => {
+    const early = precheck(data);
+    if (early.length > 0) {
+      validate.errors = early;
+      return false;
+    }
+    // biome-ignore lint/suspicious/noExplicitAny: Ajv's data context type is internal
+    const ok = inner(data, ctx as any);
+    validate.errors = inner.errors ?? null;
+    return ok;
+  };
+  // Fastify passes the parent object to validators that have a schemaEnv, so that Ajv
+  // can replace a coerced root value.
+  validate.schemaEnv = inner.schemaEnv;
+  return validate;
+}
+
 /** Builds Fastify's validator compiler with one strict and one coercing Ajv instance. */
 export function buildValidatorCompiler(): FastifySchemaCompiler<unknown> {
   const strict = makeAjv(false);
   const coercing = makeAjv(true);
   return ({ schema, httpPart }) => {
-    const ajv = httpPart === 'body' ? strict : coercing;
-    return ajv.compile(schema as object);
+    if (httpPart === 'body') return withPrechecks(strict.compile(schema as object), (data) => nulErrors(data));
+    const compiled = coercing.compile(schema as object);
+    return withPrechecks(compiled, (data) => {
+      const nul = nulErrors(data);
+      return nul.length > 0 ? nul : numberTextErrors(schema as JsonSchema, data);
+    });
   };
 }

@@ -41,7 +41,14 @@ async function docsPlugin(app: FastifyInstance, opts: { version: string }): Prom
       return { schema: isPublic ? { ...schema, security: [] } : schema, url } as never;
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true, uiConfig: { persistAuthorization: false } });
+  // No plugin CSP (staticCSP): its policy allows https: fonts and styles and asks browsers
+  // to upgrade requests to https, which breaks /docs on a plain-http intranet address. The
+  // application-wide policy (same origin only) covers these pages.
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    staticCSP: false,
+    uiConfig: { persistAuthorization: false, validatorUrl: null },
+  });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 

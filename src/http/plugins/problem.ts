@@ -40,28 +40,92 @@ const CONTEXT_NAMES: Record<string, string> = { body: 'body', querystring: 'quer
 
 interface AjvError {
   instancePath: string;
+  schemaPath: string;
   keyword: string;
   message?: string;
   params: Record<string, unknown>;
+  /** Present because the validator runs with `verbose: true`. */
+  schema?: unknown;
+  parentSchema?: { description?: string };
 }
 
+function fieldName(context: string, e: AjvError): string {
+  let path = e.instancePath
+    .replace(/^\//, '')
+    .split('/')
+    .map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'))
+    .join('.');
+  if (e.keyword === 'additionalProperties') {
+    const extra = String(e.params.additionalProperty);
+    path = path ? `${path}.${extra}` : extra;
+  } else if (e.keyword === 'required') {
+    const missing = String(e.params.missingProperty);
+    path = path ? `${path}.${missing}` : missing;
+  }
+  return path ? `${context}.${path}` : context;
+}
+
+function messageOf(e: AjvError): string {
+  switch (e.keyword) {
+    case 'additionalProperties':
+      return 'is not an allowed property';
+    case 'required':
+      return 'is required';
+    case 'format':
+      return formatMessage(String(e.params.format));
+    case 'minProperties':
+      return 'must contain at least one property';
+    case 'enum':
+      return `must be one of: ${(e.params.allowedValues as unknown[]).join(', ')}`;
+    case 'pattern':
+      return e.parentSchema?.description ? `must be ${e.parentSchema.description}` : 'is not in the expected form';
+    default:
+      return e.message ?? 'is not valid';
+  }
+}
+
+/** The alternatives of an anyOf, described for a client: "one of: a, b" or "string or null". */
+function describeAlternatives(branches: unknown): string | undefined {
+  if (!Array.isArray(branches)) return undefined;
+  const consts = branches.map((b) => (b as { const?: unknown }).const);
+  if (consts.every((c) => c !== undefined)) return `must be one of: ${consts.join(', ')}`;
+  const types = branches.map((b) => (b as { type?: unknown }).type);
+  if (types.every((t) => typeof t === 'string')) return `must be ${[...new Set(types)].join(' or ')}`;
+  return undefined;
+}
+
+/**
+ * Turns Ajv errors into {field, message}. A failed anyOf (TypeBox unions: reading types,
+ * nullable strings) would otherwise list one error per alternative; it is reported once,
+ * either as the errors of the alternative whose type matched (a too-long string for a
+ * nullable string) or as a single "must be one of ..." message.
+ */
 function fieldErrors(context: string, validation: AjvError[]): FieldError[] {
-  return validation.map((e) => {
-    let path = e.instancePath.replace(/^\//, '').replaceAll('/', '.');
-    let message = e.message ?? 'is not valid';
-    if (e.keyword === 'additionalProperties') {
-      const extra = String(e.params.additionalProperty);
-      path = path ? `${path}.${extra}` : extra;
-      message = 'is not an allowed property';
-    } else if (e.keyword === 'required') {
-      const missing = String(e.params.missingProperty);
-      path = path ? `${path}.${missing}` : missing;
-      message = 'is required';
-    } else if (e.keyword === 'format') {
-      message = formatMessage(String(e.params.format));
+  const anyOfs = validation.filter((e) => e.keyword === 'anyOf');
+  const underAnyOf = (e: AjvError, a: AjvError) => e !== a && e.schemaPath.startsWith(`${a.schemaPath}/`);
+  const out: FieldError[] = [];
+  for (const e of validation) {
+    if (anyOfs.some((a) => underAnyOf(e, a))) continue;
+    if (e.keyword !== 'anyOf') {
+      out.push({ field: fieldName(context, e), message: messageOf(e) });
+      continue;
     }
-    return { field: path ? `${context}.${path}` : context, message };
-  });
+    const branchErrors = validation.filter((x) => underAnyOf(x, e));
+    const byBranch = new Map<string, AjvError[]>();
+    for (const x of branchErrors) {
+      const branch = x.schemaPath.slice(e.schemaPath.length + 1).split('/')[0] ?? '';
+      byBranch.set(branch, [...(byBranch.get(branch) ?? []), x]);
+    }
+    const typeMatched = [...byBranch.values()].find((errs) =>
+      errs.every((x) => !(x.instancePath === e.instancePath && (x.keyword === 'type' || x.keyword === 'const'))),
+    );
+    if (typeMatched) {
+      for (const x of typeMatched) out.push({ field: fieldName(context, x), message: messageOf(x) });
+    } else {
+      out.push({ field: fieldName(context, e), message: describeAlternatives(e.schema) ?? 'is not valid' });
+    }
+  }
+  return out;
 }
 
 function formatMessage(format: string): string {
@@ -164,7 +228,7 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   if (e.code && codes.has(e.code)) return true;
   if (
     typeof e.message === 'string' &&
-    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connection is closed/i.test(
+    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connection is closed|PGlite is closed|Cannot use a pool after calling end/i.test(
       e.message,
     )
   ) {
@@ -181,18 +245,54 @@ function isQueryCanceled(err: unknown): boolean {
   return e.cause !== undefined && e.cause !== err ? isQueryCanceled(e.cause) : false;
 }
 
+/** Registered route patterns, so an unknown method on a known path can answer 405. */
+class RouteTable {
+  private readonly routes: { pattern: RegExp; methods: Set<string> }[] = [];
+
+  add(url: string, methods: readonly string[]): void {
+    const source = url
+      .replace(/\/+$/, '')
+      .replace(/:[A-Za-z0-9_]+(?:\([^)]*\))?|\*|[.+?^${}()|[\]\\]/g, (m) =>
+        m === '*' ? '.*' : m.startsWith(':') ? '[^/]+' : `\\${m}`,
+      );
+    const pattern = new RegExp(`^${source || '/'}$`);
+    const existing = this.routes.find((r) => r.pattern.source === pattern.source);
+    const set = existing?.methods ?? new Set<string>();
+    for (const m of methods) set.add(m.toUpperCase());
+    if (set.has('GET')) set.add('HEAD');
+    if (!existing) this.routes.push({ pattern, methods: set });
+  }
+
+  /** Methods allowed on `path`, or an empty list when no route has this path. */
+  allowed(path: string): string[] {
+    const p = path.length > 1 ? path.replace(/\/+$/, '') : path;
+    const methods = new Set<string>();
+    for (const r of this.routes) if (r.pattern.test(p)) for (const m of r.methods) methods.add(m);
+    return [...methods].sort();
+  }
+}
+
 async function problemPlugin(app: FastifyInstance): Promise<void> {
+  const routes = new RouteTable();
+  app.addHook('onRoute', (route) => {
+    routes.add(route.url, Array.isArray(route.method) ? route.method : [route.method as string]);
+  });
+
+  // The API takes JSON bodies only. Without this, Fastify's built-in text/plain parser
+  // hands routes a string that then fails validation with 422 instead of 415.
+  app.removeContentTypeParser('text/plain');
+
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof AppError) {
       return sendProblem(request, reply, err.status, err.code, err.message, err.errors);
     }
     if (isDatabaseUnavailable(err)) {
-      request.log.warn({ err: { type: err.name, code: err.code, message: err.message } }, 'database unavailable');
+      request.log.warn({ err }, 'database unavailable');
       reply.header('retry-after', '2');
       return sendProblem(request, reply, 503, 'database_unavailable', 'The database is unavailable; retry shortly');
     }
     if (isQueryCanceled(err)) {
-      request.log.warn({ err: { type: err.name, code: err.code } }, 'statement timed out');
+      request.log.warn({ err }, 'statement timed out');
       return sendProblem(request, reply, 503, 'timeout', 'The request took too long; retry later or narrow it');
     }
     const mapped = mapFastifyError(err);
@@ -203,10 +303,21 @@ async function problemPlugin(app: FastifyInstance): Promise<void> {
     return sendProblem(request, reply, mapped.status, mapped.code, mapped.detail, mapped.errors);
   });
 
-  // The path is in `instance`; the detail does not repeat what the client sent.
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(request, reply, 404, 'not_found', `No route matches ${request.method} on this path`),
-  );
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? request.url;
+    const allowed = routes.allowed(path);
+    if (allowed.length > 0) {
+      reply.header('allow', allowed.join(', '));
+      return sendProblem(
+        request,
+        reply,
+        405,
+        'method_not_allowed',
+        `${request.method} is not allowed on this path; allowed: ${allowed.join(', ')}`,
+      );
+    }
+    return sendProblem(request, reply, 404, 'not_found', `No route matches ${request.method} on this path`);
+  });
 }
 
 export default fp(problemPlugin, { name: 'problem' });

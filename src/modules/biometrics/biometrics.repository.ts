@@ -54,7 +54,10 @@ export async function history(
       .select(readingColumns)
       .from(biometrics)
       .where(w)
-      .orderBy(desc(biometrics.timestamp), desc(biometrics.id))
+      // Within one type, timestamps are unique: ordering by timestamp alone is the same
+      // order and lets PostgreSQL read the (patient, type, timestamp) index backwards
+      // without a sort step. Across types, the id breaks ties.
+      .orderBy(...(f.type ? [desc(biometrics.timestamp)] : [desc(biometrics.timestamp), desc(biometrics.id)]))
       .limit(limit)
       .offset(offset),
     db.select({ n: count() }).from(biometrics).where(w),

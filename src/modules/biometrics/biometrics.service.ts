@@ -3,6 +3,7 @@ import type { Db } from '../../db/database.js';
 import { NotFoundError, ValidationError } from '../../domain/errors.js';
 import { isValueProblem, normalizeValue } from '../../domain/readings.js';
 import { parseTimestamp } from '../../domain/timestamps.js';
+import { patientExists } from '../patients/patients.repository.js';
 import * as repo from './biometrics.repository.js';
 import type { HistoryQueryT, ReadingDto, UpsertReadingInput } from './biometrics.schemas.js';
 
@@ -39,6 +40,10 @@ function toDate(field: string, text: string | undefined): Date | undefined {
   return new Date(ms);
 }
 
+/**
+ * One page of a patient's readings, newest first (ties broken by id). An unknown patient
+ * is a 404, the same answer a key scoped to other patients gets.
+ */
 export async function readingHistory(
   deps: BiometricDeps,
   scope: PatientScope,
@@ -53,6 +58,8 @@ export async function readingHistory(
     q.size,
     (q.page - 1) * q.size,
   );
+  // Only an empty result needs the extra lookup to tell "no readings" from "no patient".
+  if (total === 0 && !(await patientExists(deps.db, q.patient_id))) throw new NotFoundError('Patient');
   return { page: q.page, size: q.size, total, items: rows.map(toReadingDto) };
 }
 

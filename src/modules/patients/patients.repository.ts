@@ -46,6 +46,21 @@ export async function findPatient(db: DbOrTx, id: number): Promise<PatientRow | 
   return row;
 }
 
+export async function patientExists(db: DbOrTx, id: number): Promise<boolean> {
+  const rows = await db.select({ id: patients.id }).from(patients).where(eq(patients.id, id)).limit(1);
+  return rows.length > 0;
+}
+
+/**
+ * Locks the patient row for the rest of the transaction; false when absent. Reading
+ * inserts check the foreign key with a share lock on this row, so they wait for the lock
+ * holder and then see whether the patient still exists.
+ */
+export async function lockPatient(tx: DbOrTx, id: number): Promise<boolean> {
+  const rows = await tx.select({ id: patients.id }).from(patients).where(eq(patients.id, id)).for('update');
+  return rows.length > 0;
+}
+
 export async function findPatientByEmail(db: DbOrTx, email: string): Promise<PatientRow | undefined> {
   const [row] = await db.select().from(patients).where(eq(patients.email, email)).limit(1);
   return row;

@@ -4,7 +4,7 @@ import { errorResponses, IdParams, PageQuery } from '../../http/common.schemas.j
 
 const Gender = Type.String({
   pattern: '^(?:[mM][aA][lL][eE]|[fF][eE][mM][aA][lL][eE]|[oO][tT][hH][eE][rR])$',
-  description: 'male, female or other (any letter case; stored lower case)',
+  description: 'male, female or other (any letter case; stored in lower case)',
 });
 
 export const PatientSchema = Type.Object(
@@ -21,11 +21,26 @@ export const PatientSchema = Type.Object(
 );
 export type PatientDto = Static<typeof PatientSchema>;
 
-const Name = Type.String({ minLength: 1, maxLength: 200, pattern: '\\S' });
-const Dob = Type.String({ format: 'calendar-date', description: 'YYYY-MM-DD, not in the future' });
+const Name = Type.String({
+  minLength: 1,
+  maxLength: 200,
+  pattern: '\\S',
+  description: 'a name with at least one visible character (surrounding spaces are trimmed)',
+});
+const Dob = Type.String({
+  format: 'calendar-date',
+  description: 'YYYY-MM-DD, from 1900-01-01 up to today',
+});
 const Email = Type.String({ format: 'email', maxLength: 254 });
 const Address = Type.Union([Type.String({ maxLength: 500 }), Type.Null()]);
-const Phone = Type.Union([Type.String({ maxLength: 40, pattern: '^[0-9+()./ x-]*$' }), Type.Null()]);
+const Phone = Type.Union([
+  Type.String({
+    maxLength: 40,
+    pattern: '^[0-9+()./ x-]*$',
+    description: 'a phone number made of digits, spaces and + ( ) . / x -',
+  }),
+  Type.Null(),
+]);
 
 export const CreatePatientBody = Type.Object(
   {

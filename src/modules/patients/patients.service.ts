@@ -29,14 +29,21 @@ export function toPatientDto(row: repo.PatientRow): PatientDto {
   };
 }
 
+/** Earliest accepted date of birth: older dates are typing errors, not patients. */
+export const MIN_DOB = '1900-01-01';
+
 /** Normalises as the loader does: trimmed name, lower-case gender and email. */
 export function normalizePatientFields<T extends Partial<CreatePatientInput>>(input: T, now: Date): T {
   const out = { ...input };
   if (out.name !== undefined) out.name = out.name.trim();
   if (out.gender !== undefined) out.gender = out.gender.toLowerCase();
   if (out.email !== undefined) out.email = out.email.trim().toLowerCase();
+  // YYYY-MM-DD strings compare like the dates they name.
   if (out.dob !== undefined && out.dob > now.toISOString().slice(0, 10)) {
     throw new ValidationError([{ field: 'body.dob', message: 'must not be in the future' }]);
+  }
+  if (out.dob !== undefined && out.dob < MIN_DOB) {
+    throw new ValidationError([{ field: 'body.dob', message: `must not be before ${MIN_DOB}` }]);
   }
   return out;
 }
@@ -114,6 +121,9 @@ export async function erasePatient(
 ): Promise<{ ok: true; deleted_id: number; readings_deleted: number }> {
   if (!inScope(scope, id)) throw new NotFoundError('Patient');
   return deps.db.transaction(async (tx) => {
+    // Lock first: a reading written concurrently either lands before the count or fails
+    // its foreign-key check after the erasure (404), so the count is exact.
+    if (!(await repo.lockPatient(tx, id))) throw new NotFoundError('Patient');
     const [c] = await tx.select({ n: count() }).from(biometrics).where(eq(biometrics.patientId, id));
     await tx.delete(biometricsHourly).where(eq(biometricsHourly.patientId, id));
     const deleted = await repo.deletePatient(tx, id);
