@@ -146,23 +146,20 @@ describe('problem details for every error', () => {
     });
   });
 
-  it.each(['text/plain', 'application/xml', 'application/x-www-form-urlencoded'])(
-    '415 for a %s body',
-    async (type) => {
-      const res = await t.call(t.adminKey, {
-        method: 'POST',
-        url: '/api/v1/patients',
-        headers: { 'content-type': type },
-        payload: 'name=x',
-      });
-      expectProblem(res, {
-        status: 415,
-        code: 'unsupported_media_type',
-        detail: 'This content type is not accepted here',
-        instance: '/api/v1/patients',
-      });
-    },
-  );
+  it.each(['text/plain', 'application/xml', 'application/x-www-form-urlencoded'])('415 for a %s body', async (type) => {
+    const res = await t.call(t.adminKey, {
+      method: 'POST',
+      url: '/api/v1/patients',
+      headers: { 'content-type': type },
+      payload: 'name=x',
+    });
+    expectProblem(res, {
+      status: 415,
+      code: 'unsupported_media_type',
+      detail: 'This content type is not accepted here',
+      instance: '/api/v1/patients',
+    });
+  });
 
   it('422 with every invalid field named', async () => {
     const res = await t.call(t.adminKey, {
