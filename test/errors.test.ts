@@ -132,6 +132,22 @@ describe('problem details for every error', () => {
     expect(readings.headers.allow).toBe('DELETE');
   });
 
+  it('414 for a path parameter too long for the router, 400 for broken percent-encoding', async () => {
+    const id = '1'.repeat(201);
+    expectProblem(await t.call(t.adminKey, { method: 'GET', url: `/api/v1/patients/${id}` }), {
+      status: 414,
+      code: 'path_too_long',
+      detail: 'A path segment is longer than 200 characters',
+      instance: `/api/v1/patients/${id}`,
+    });
+    expectProblem(await t.call(t.adminKey, { method: 'GET', url: '/api/v1/patients/%E0%A4%A' }), {
+      status: 400,
+      code: 'bad_url',
+      detail: 'The URL is not valid (malformed percent-encoding)',
+      instance: '/api/v1/patients/%E0%A4%A',
+    });
+  });
+
   it('413 for a body over BODY_LIMIT_BYTES', async () => {
     const res = await t.call(t.adminKey, {
       method: 'POST',

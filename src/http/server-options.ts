@@ -8,6 +8,7 @@ import type { FastifyServerOptions } from 'fastify';
 import type { DestinationStream, LoggerOptions } from 'pino';
 import type { Config } from '../config/config.js';
 import { AppError } from '../domain/errors.js';
+import { sendProblem } from './plugins/problem.js';
 import { buildValidatorCompiler } from './validation.js';
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
@@ -176,6 +177,17 @@ export function buildServerOptions(
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    // Errors the router raises before any plugin runs: the same problem shape as the rest.
+    frameworkErrors(error, request, reply) {
+      if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+        return sendProblem(request, reply, 414, 'path_too_long', 'A path segment is longer than 200 characters');
+      }
+      if (error.code === 'FST_ERR_BAD_URL') {
+        return sendProblem(request, reply, 400, 'bad_url', 'The URL is not valid (malformed percent-encoding)');
+      }
+      request.log.error({ err: error }, 'router error');
+      return sendProblem(request, reply, 500, 'internal_error', 'An unexpected error occurred; it has been logged');
+    },
   };
   if (config.tlsCertFile && config.tlsKeyFile) {
     opts.https = { cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) };

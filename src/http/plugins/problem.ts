@@ -15,6 +15,7 @@ const TITLES: Record<number, string> = {
   405: 'Method Not Allowed',
   409: 'Conflict',
   413: 'Content Too Large',
+  414: 'URI Too Long',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
@@ -170,6 +171,8 @@ export function sendProblem(
   detail: string,
   errors?: FieldError[],
 ): FastifyReply {
+  // Also set here: router errors (414, bad URL) are answered before any onSend hook runs.
+  reply.header('x-request-id', String(request.id));
   return reply
     .code(status)
     .type('application/problem+json')
@@ -306,7 +309,9 @@ async function problemPlugin(app: FastifyInstance): Promise<void> {
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? request.url;
     const allowed = routes.allowed(path);
-    if (allowed.length > 0) {
+    // The method itself being allowed means the router refused the path for another
+    // reason (a parameter over maxParamLength): that is a 404, not a 405.
+    if (allowed.length > 0 && !allowed.includes(request.method)) {
       reply.header('allow', allowed.join(', '));
       return sendProblem(
         request,
