@@ -39,8 +39,19 @@ export function buildLoggerOptions(config: Pick<Config, 'logLevel' | 'logPretty'
         return { statusCode: res.statusCode };
       },
       // Errors are logged by code and message only; messages are written to be PHI-free.
-      err(err: Error & { code?: string; statusCode?: number }) {
-        return { type: err.name, code: err.code, message: err.message, statusCode: err.statusCode, stack: err.stack };
+      // A failed ORM query's message lists the query parameters (names, emails, values):
+      // such errors are logged by their driver cause instead.
+      err(err: Error & { code?: string; statusCode?: number; cause?: unknown }) {
+        let e = err;
+        while (e.message?.startsWith('Failed query:') && e.cause instanceof Error) e = e.cause as typeof err;
+        const wrapped = e.message?.startsWith('Failed query:');
+        return {
+          type: e.name,
+          code: e.code,
+          message: wrapped ? 'query failed' : e.message,
+          statusCode: err.statusCode,
+          stack: wrapped ? undefined : e.stack,
+        };
       },
     },
     ...(config.logPretty
@@ -62,8 +73,10 @@ export function buildServerOptions(config: Config): FastifyServerOptions & { htt
     trustProxy: config.trustProxy,
     connectionTimeout: config.requestTimeoutMs + 5_000,
     requestTimeout: config.requestTimeoutMs,
-    return503OnClosing: true,
-    forceCloseConnections: 'idle',
+    // The drain plugin answers requests during shutdown (503 problem+json) and closes
+    // connections itself; see src/http/plugins/drain.ts.
+    return503OnClosing: false,
+    forceCloseConnections: false,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
   };
   if (config.tlsCertFile && config.tlsKeyFile) {

@@ -71,7 +71,15 @@ async function auditPlugin(app: FastifyInstance, opts: AuditPluginOptions): Prom
     // recorded by the auth plugin itself.
     if (!request.routeOptions.config.permission || !request.principal) return payload;
     if (request.routeOptions.config.permission === 'metrics:read') return payload;
-    await insertAuditEvents(opts.db, [auditEventFor(request, reply.statusCode)]);
+    try {
+      await insertAuditEvents(opts.db, [auditEventFor(request, reply.statusCode)]);
+    } catch (err) {
+      // Already an error response (typically the database is unreachable, and the audit
+      // insert failed for the same reason): the request has failed either way, and
+      // throwing again would replace the 503 with a 500. The log line keeps the trace.
+      if (reply.statusCode < 500) throw err;
+      request.log.error({ err, status: reply.statusCode, keyId: request.principal.keyId }, 'audit event not recorded');
+    }
     return payload;
   });
 }
