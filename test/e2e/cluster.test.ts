@@ -9,7 +9,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIGRATIONS_FOLDER } from '../../src/db/migrate.js';
 import { createPgTestDatabase } from '../helpers/database.js';
-import { createPatientVia, noticePgSkipped, RUN_PG_E2E } from '../helpers/e2e.js';
+import { createPatientVia, E2E_TIMEOUT_MS, noticePgSkipped, RUN_PG_E2E } from '../helpers/e2e.js';
 import { call, E2E_ADMIN_KEY, killServer, type ServerProcess, startServerProcess } from '../helpers/server-process.js';
 import { waitFor } from '../helpers/traffic.js';
 
@@ -34,7 +34,7 @@ describe.skipIf(!RUN_PG_E2E)('several instances on one PostgreSQL database', () 
   });
 
   it('start together on an empty database: migrations applied once, healthy, ready, one shared state', {
-    timeout: 120_000,
+    timeout: E2E_TIMEOUT_MS,
   }, async () => {
     servers = await Promise.all(
       Array.from({ length: INSTANCES }, () => startServerProcess({ env: { DATABASE_URL: db.url } })),
@@ -80,7 +80,7 @@ describe.skipIf(!RUN_PG_E2E)('several instances on one PostgreSQL database', () 
   // ENABLE when the analytics scheduler is on the branch (src/modules/analytics scheduler
   // started from startup.ts): remove `.skip`. Each instance runs the scheduler; the
   // advisory lock must let exactly one of them run each tick.
-  it.skip('run the scheduled analytics job once per tick across instances', async () => {
+  it.skip('run the scheduled analytics job once per tick across instances', { timeout: E2E_TIMEOUT_MS }, async () => {
     const started = await Promise.all(
       Array.from({ length: INSTANCES }, () =>
         startServerProcess({
@@ -98,7 +98,7 @@ describe.skipIf(!RUN_PG_E2E)('several instances on one PostgreSQL database', () 
            group by 1 order by 1`,
         )
       ).rows;
-    await waitFor(async () => (await runs()).length >= 3, 20_000, 'three scheduled ticks');
+    await waitFor(async () => (await runs()).length >= 3, 60_000, 'three scheduled ticks');
     for (const tick of await runs()) expect(tick).toMatchObject({ n: 1, instances: 1 });
     const exits = await Promise.all(started.map((s) => s.stop('SIGTERM')));
     expect(exits).toEqual(Array.from({ length: INSTANCES }, () => ({ code: 0, signal: null })));

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase, queryRows } from '../../src/db/database.js';
-import { createPatientVia, expectRequestIdsOnRequestLogs, RUN_PGLITE_E2E } from '../helpers/e2e.js';
+import { createPatientVia, E2E_TIMEOUT_MS, expectRequestIdsOnRequestLogs, RUN_PGLITE_E2E } from '../helpers/e2e.js';
 import { call, E2E_ADMIN_KEY, killServer, type ServerProcess, startServerProcess } from '../helpers/server-process.js';
 import { acknowledged, startWriters, waitFor } from '../helpers/traffic.js';
 
@@ -30,13 +30,12 @@ describe.skipIf(!RUN_PGLITE_E2E)('npm start (embedded database)', () => {
   });
 
   it('serves the API, stops on Ctrl-C with exit code 0 and keeps every acknowledged write', {
-    timeout: 120_000,
+    timeout: E2E_TIMEOUT_MS,
   }, async () => {
     server = await startServerProcess({
       command: ['npm', 'start'],
       detached: true,
       env: { DATA_DIR: dataDir, ETL_ON_STARTUP: 'true' },
-      readyTimeoutMs: 90_000,
     });
     const { url } = server;
     const ready = server.logs.find((l) => l.msg.startsWith('PatientPulse ready'));
@@ -68,7 +67,7 @@ describe.skipIf(!RUN_PGLITE_E2E)('npm start (embedded database)', () => {
       baseMs: Date.UTC(2033, 0, 1),
       until: (o) => 'error' in o,
     });
-    await waitFor(() => acknowledged(writers.results).length >= 10, 30_000, 'writes before Ctrl-C');
+    await waitFor(() => acknowledged(writers.results).length >= 10, 60_000, 'writes before Ctrl-C');
 
     // Ctrl-C in a terminal: SIGINT to every process of the foreground group.
     process.kill(-(server.child.pid ?? 0), 'SIGINT');

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPgTestDatabase } from '../helpers/database.js';
 import {
   createPatientVia,
+  E2E_TIMEOUT_MS,
   expectRequestIdsOnRequestLogs,
   noticePgSkipped,
   RUN_PG_E2E,
@@ -34,7 +35,9 @@ describe.skipIf(!RUN_PG_E2E)('graceful shutdown under load (PostgreSQL)', () => 
     await db?.drop();
   });
 
-  it('finishes in-flight work, answers 503 or refuses afterwards, loses no acknowledged write, exits 0', async () => {
+  it('finishes in-flight work, answers 503 or refuses afterwards, loses no acknowledged write, exits 0', {
+    timeout: E2E_TIMEOUT_MS,
+  }, async () => {
     server = await startServerProcess({ env: { DATABASE_URL: db.url, SHUTDOWN_TIMEOUT_MS: '20000' } });
     const { url } = server;
     const held = await createPatientVia(url);
@@ -74,7 +77,7 @@ describe.skipIf(!RUN_PG_E2E)('graceful shutdown under load (PostgreSQL)', () => 
       baseMs: Date.UTC(2031, 0, 1),
       until: (o) => 'error' in o,
     });
-    await waitFor(() => acknowledged(writers.results).length >= 40, 20_000, '40 acknowledged writes');
+    await waitFor(() => acknowledged(writers.results).length >= 40, 60_000, '40 acknowledged writes');
 
     server.child.kill('SIGTERM');
     await server.waitForLog((l) => l.msg === 'stopped accepting connections');

@@ -8,6 +8,12 @@ import { expect } from 'vitest';
 import { TEST_DB } from './database.js';
 import { call, E2E_ADMIN_KEY } from './server-process.js';
 
+/**
+ * Per-test bound for the end-to-end tests. They take seconds on an idle machine; the
+ * bound is generous because a first PGlite start on a busy CI runner can take a minute.
+ */
+export const E2E_TIMEOUT_MS = 240_000;
+
 /** True when this run should execute the PostgreSQL end-to-end tests. */
 export const RUN_PG_E2E = TEST_DB === 'postgres' && Boolean(process.env.TEST_DATABASE_URL);
 

@@ -27,7 +27,7 @@ export interface ServerProcess {
   logs: LogLine[];
   /** Everything written to stdout and stderr that was not a JSON log line. */
   text(): string;
-  /** Resolves when the process has exited. */
+  /** Resolves when the process has exited and its output is read. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Resolves with the first log line matching `pred` (already seen or future). */
   waitForLog(pred: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
@@ -101,8 +101,10 @@ export async function startServerProcess(opts: StartOptions): Promise<ServerProc
       }
     });
   }
+  // 'close' rather than 'exit': it also waits for the output of every process holding
+  // the pipes (under npm, the server is a grandchild), so no log line is missed.
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
+    child.once('close', (code, signal) => resolve({ code, signal })),
   );
 
   const waitForLog = (pred: (l: LogLine) => boolean, timeoutMs = 30_000) => {
@@ -129,7 +131,7 @@ export async function startServerProcess(opts: StartOptions): Promise<ServerProc
     });
   };
 
-  const ready = await waitForLog((l) => l.msg.startsWith('PatientPulse ready'), opts.readyTimeoutMs ?? 45_000);
+  const ready = await waitForLog((l) => l.msg.startsWith('PatientPulse ready'), opts.readyTimeoutMs ?? 150_000);
   const url = String(ready.api).replace(/\/api\/v1$/, '');
   return {
     child,
