@@ -90,7 +90,7 @@ export function createAppMetrics(opts: CreateMetricsOptions): AppMetrics {
   const { database, log } = opts;
   new Gauge({
     name: 'patientpulse_analytics_buffer_rows',
-    help: 'Rows waiting in the biometrics_hourly change buffer (NaN when the database is unreachable)',
+    help: 'Rows waiting in the biometrics_hourly change buffer, counted up to 1e6 (NaN when the database is unreachable)',
     registers,
     async collect() {
       try {
