@@ -19,13 +19,7 @@ describe.skipIf(!RUN_PGLITE_E2E)('npm start (embedded database)', () => {
   let server: ServerProcess | undefined;
 
   afterAll(() => {
-    if (server?.child.pid && server.child.exitCode === null) {
-      try {
-        process.kill(-server.child.pid, 'SIGKILL');
-      } catch {
-        killServer(server);
-      }
-    }
+    killServer(server, true);
     rmSync(dataDir, { recursive: true, force: true });
   });
 

@@ -131,7 +131,14 @@ export async function startServerProcess(opts: StartOptions): Promise<ServerProc
     });
   };
 
-  const ready = await waitForLog((l) => l.msg.startsWith('PatientPulse ready'), opts.readyTimeoutMs ?? 150_000);
+  let ready: LogLine;
+  try {
+    ready = await waitForLog((l) => l.msg.startsWith('PatientPulse ready'), opts.readyTimeoutMs ?? 150_000);
+  } catch (err) {
+    // Never leave a half-started server (or, under npm, its whole process group) behind.
+    killTree(child, opts.detached ?? false);
+    throw err;
+  }
   const url = String(ready.api).replace(/\/api\/v1$/, '');
   return {
     child,
@@ -147,9 +154,21 @@ export async function startServerProcess(opts: StartOptions): Promise<ServerProc
   };
 }
 
-/** Kills a server that a failed test left running. */
-export function killServer(server: ServerProcess | undefined): void {
-  if (server && server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL');
+/** Kills a server that a failed test left running (its process group when it has one). */
+export function killServer(server: ServerProcess | undefined, detached = false): void {
+  if (server) killTree(server.child, detached);
+}
+
+function killTree(child: ChildProcess, detached: boolean): void {
+  if (detached && child.pid) {
+    try {
+      process.kill(-child.pid, 'SIGKILL'); // the group outlives its leader under npm
+      return;
+    } catch {
+      // group already gone
+    }
+  }
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 }
 
 /** Outcome of one HTTP call: a status, or the network error code (ECONNREFUSED, ECONNRESET...). */
