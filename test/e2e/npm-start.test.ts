@@ -49,7 +49,10 @@ describe.skipIf(!RUN_PGLITE_E2E)('npm start (embedded database)', () => {
     expect(await call(`${url}/api/v1/patients`)).toMatchObject({ status: 401 });
     const list = await call(`${url}/api/v1/patients`, { key: E2E_ADMIN_KEY });
     expect(list).toMatchObject({ status: 200, body: { items: expect.any(Array) } });
-    const echoed = await call(`${url}/healthz`, { headers: { 'x-request-id': 'ops-e2e-42' } });
+    const echoed = await call(`${url}/api/v1/patients`, {
+      key: E2E_ADMIN_KEY,
+      headers: { 'x-request-id': 'ops-e2e-42' },
+    });
     expect('headers' in echoed && echoed.headers.get('x-request-id')).toBe('ops-e2e-42');
 
     const patientId = await createPatientVia(url);

@@ -8,6 +8,7 @@ import fp from 'fastify-plugin';
 import { Type } from 'typebox';
 import { ProblemSchema } from '../../http/common.schemas.js';
 import type { RoutePluginOptions } from '../../http/types.js';
+import { PROBE_LOG_LEVEL } from '../health/health.routes.js';
 
 /** Route label for requests that matched no route: never the raw URL (unbounded label values). */
 const UNMATCHED = 'unmatched';
@@ -42,6 +43,8 @@ async function metricsPlugin(app: FastifyInstance, { deps }: RoutePluginOptions)
         },
       },
       config: deps.config.metricsPublic ? {} : { permission: 'metrics:read' },
+      // Scraped every few seconds: like the probes, logged only when something is wrong.
+      logLevel: PROBE_LOG_LEVEL,
     },
     async (_request, reply) => {
       const body = await metrics.registry.metrics();
