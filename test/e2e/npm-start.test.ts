@@ -8,19 +8,22 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, queryRows } from '../../src/db/database.js';
 import { createPatientVia, E2E_TIMEOUT_MS, expectRequestIdsOnRequestLogs, RUN_PGLITE_E2E } from '../helpers/e2e.js';
 import { call, E2E_ADMIN_KEY, killServer, type ServerProcess, startServerProcess } from '../helpers/server-process.js';
 import { acknowledged, startWriters, waitFor } from '../helpers/traffic.js';
 
 describe.skipIf(!RUN_PGLITE_E2E)('npm start (embedded database)', () => {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pp-npm-start-'));
+  let dataDir = '';
   let server: ServerProcess | undefined;
 
+  beforeAll(() => {
+    dataDir = mkdtempSync(path.join(os.tmpdir(), 'pp-npm-start-'));
+  });
   afterAll(() => {
     killServer(server, true);
-    rmSync(dataDir, { recursive: true, force: true });
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('serves the API, stops on Ctrl-C with exit code 0 and keeps every acknowledged write', {
