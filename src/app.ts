@@ -10,6 +10,7 @@ import type { Database } from './db/database.js';
 import audit from './http/plugins/audit.js';
 import auth from './http/plugins/auth.js';
 import docs from './http/plugins/docs.js';
+import drain from './http/plugins/drain.js';
 import inputGuard from './http/plugins/input-guard.js';
 import problem from './http/plugins/problem.js';
 import security from './http/plugins/security.js';
@@ -22,6 +23,8 @@ import { biometricsRoutes } from './modules/biometrics/biometrics.routes.js';
 import { healthRoutes, type Readiness } from './modules/health/health.routes.js';
 import { KeyCache } from './modules/keys/keys.cache.js';
 import { keysRoutes } from './modules/keys/keys.routes.js';
+import { type AppMetrics, createAppMetrics } from './modules/metrics/metrics.registry.js';
+import metrics from './modules/metrics/metrics.routes.js';
 import { patientsRoutes } from './modules/patients/patients.routes.js';
 import { APP_VERSION } from './version.js';
 
@@ -34,6 +37,8 @@ export interface BuildAppOptions {
   readiness?: Readiness;
   /** Log destination instead of stdout (tests capture the logs with it). */
   logStream?: DestinationStream;
+  /** Metrics shared with the server process (background jobs record into them); created when absent. */
+  metrics?: AppMetrics;
 }
 
 /** Builds (but does not start) the HTTP application. */
@@ -46,11 +51,13 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     now: opts.now ?? (() => new Date()),
     instanceId: opts.instanceId ?? randomUUID().slice(0, 8),
     log: app.log as unknown as Logger,
+    metrics: opts.metrics ?? createAppMetrics({ database: opts.database, version: APP_VERSION, log: app.log }),
   };
   const readiness = opts.readiness ?? { started: true, draining: false };
   const db = opts.database.db;
 
   await app.register(problem);
+  await app.register(drain, { readiness, shutdownTimeoutMs: opts.config.shutdownTimeoutMs });
   await app.register(security, { corsOrigins: opts.config.corsOrigins });
   await app.register(docs, { version: APP_VERSION });
   const auditWriter = new AuditWriter(db);
@@ -69,6 +76,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   });
   await app.register(inputGuard);
 
+  await app.register(metrics, { deps });
   await app.register(healthRoutes, { deps, readiness });
   await app.register(
     async (api) => {

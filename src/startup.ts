@@ -6,14 +6,31 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import type { Config } from './config/config.js';
+import type { Database } from './db/database.js';
+import { withStartupLock } from './db/migrate.js';
 import { openMigratedDatabase } from './db/open.js';
 import type { Readiness } from './modules/health/health.routes.js';
 import { ensureBootstrapAdmin } from './modules/keys/keys.service.js';
+import { type AppMetrics, createAppMetrics } from './modules/metrics/metrics.registry.js';
+import { APP_VERSION } from './version.js';
 
 export interface RunningServer {
   app: FastifyInstance;
   log: FastifyInstance['log'];
   url: string;
+  metrics: AppMetrics;
+  /**
+   * Graceful stop: readiness goes to "draining", the HTTP server drains (bounded by
+   * SHUTDOWN_TIMEOUT_MS) while background work stops, then the database closes.
+   * Idempotent: every call returns the same promise.
+   */
+  stop(): Promise<void>;
+}
+
+/** Background work owned by the process (the analytics scheduler): stopped on shutdown. */
+export interface BackgroundTask {
+  name: string;
+  /** Stops scheduling and resolves once a running job has finished or rolled back. */
   stop(): Promise<void>;
 }
 
@@ -21,11 +38,28 @@ export interface RunningServer {
 export async function startServer(config: Config): Promise<RunningServer> {
   const instanceId = `${process.pid}-${randomUUID().slice(0, 6)}`;
   const database = await openMigratedDatabase(config, `patientpulse-api-${instanceId}`);
-  const readiness: Readiness = { started: false, draining: false };
-  const app = await buildApp({ config, database, instanceId, readiness });
-  const log = app.log;
+  try {
+    return await startOn(config, database, instanceId);
+  } catch (err) {
+    // Release the pool (or the data-directory lock) so a failed start exits promptly.
+    await database.close().catch(() => {});
+    throw err;
+  }
+}
 
-  const { generatedKey } = await ensureBootstrapAdmin({ db: database.db, log }, config.adminApiKey);
+async function startOn(config: Config, database: Database, instanceId: string): Promise<RunningServer> {
+  const readiness: Readiness = { started: false, draining: false };
+  const metrics = createAppMetrics({ database, version: APP_VERSION });
+  const app = await buildApp({ config, database, instanceId, readiness, metrics });
+  const log = app.log;
+  // Stopped in parallel with the HTTP drain. The analytics scheduler registers here once
+  // started, e.g. background.push({ name: 'analytics scheduler', stop: () => scheduler.stop() }).
+  const background: BackgroundTask[] = [];
+
+  // Serialized across instances starting at once (the sample load belongs in here too).
+  const { generatedKey } = await withStartupLock(database, () =>
+    ensureBootstrapAdmin({ db: database.db, log }, config.adminApiKey),
+  );
   if (generatedKey) {
     // Shown once, on the terminal only: it is stored hashed and cannot be recovered.
     process.stdout.write(
@@ -43,7 +77,13 @@ export async function startServer(config: Config): Promise<RunningServer> {
 
   readiness.started = true;
   log.info(
-    { api: `${url}/api/v1`, docs: `${url}/docs`, database: database.kind, data: database.location },
+    {
+      api: `${url}/api/v1`,
+      docs: `${url}/docs`,
+      metrics: `${url}/metrics`,
+      database: database.kind,
+      data: database.location,
+    },
     `PatientPulse ready: API ${url}/api/v1, docs ${url}/docs, data in ${database.location}`,
   );
 
@@ -51,19 +91,26 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const stop = () => {
     stopped ??= (async () => {
       readiness.draining = true;
-      const timer = setTimeout(() => {
-        log.warn('shutdown timeout reached; closing remaining connections');
-        app.server.closeAllConnections?.();
-      }, config.shutdownTimeoutMs);
-      timer.unref();
-      try {
-        await app.close();
-      } finally {
-        clearTimeout(timer);
-        await database.close();
-      }
+      const started = Date.now();
+      log.info({ shutdownTimeoutMs: config.shutdownTimeoutMs }, 'draining: no new connections, finishing requests');
+      const results = await Promise.allSettled([
+        app.close(),
+        ...background.map((task) => withTimeout(task.stop(), config.shutdownTimeoutMs, `${task.name} did not stop`)),
+      ]);
+      for (const r of results) if (r.status === 'rejected') log.error({ err: r.reason }, 'error while stopping');
+      await database.close();
+      log.info({ ms: Date.now() - started }, 'stopped');
     })();
     return stopped;
   };
-  return { app, log, url, stop };
+  return { app, log, url, metrics, stop };
+}
+
+function withTimeout(p: Promise<void>, ms: number, message: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+    timer.unref();
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

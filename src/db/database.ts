@@ -63,18 +63,27 @@ async function openPostgres(url: string, opts: OpenDatabaseOptions): Promise<Dat
   const { drizzle } = await import('drizzle-orm/node-postgres');
   // int8 (ids, counts) as JS numbers: ids stay far below 2^53.
   pgLib.types.setTypeParser(INT8_OID, (v: string) => Number(v));
+  const statementTimeout = opts.statementTimeoutMs || undefined;
   const pool = new pgLib.Pool({
     connectionString: url,
     max: opts.poolMax ?? 10,
+    // Bounds both opening a connection and waiting for a free one: during an outage
+    // requests fail fast (503) instead of queueing.
     connectionTimeoutMillis: opts.connectTimeoutMs ?? 3000,
     idleTimeoutMillis: 30_000,
-    statement_timeout: opts.statementTimeoutMs || undefined,
+    statement_timeout: statementTimeout,
+    // Client-side bound for when the server cannot even cancel (network partition).
+    query_timeout: statementTimeout === undefined ? undefined : statementTimeout + 2_000,
     application_name: opts.applicationName ?? 'patientpulse',
     keepAlive: true,
   });
   // A connection dropped by the server (restart, pg_terminate_backend) must not crash
-  // the process; the pool discards it and the next checkout connects again.
+  // the process; the pool discards it and the next checkout connects again. Idle
+  // clients report through the pool; a checked-out client (a transaction between two
+  // statements) has no listener of its own, and an unhandled 'error' event would kill
+  // the process, so every client gets one. Its pending query fails with the error.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   const db = drizzle({ client: pool, schema }) as unknown as Db;
   const parsed = new URL(url);
   return {

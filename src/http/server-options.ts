@@ -174,8 +174,10 @@ export function buildServerOptions(
     requestTimeout: config.requestTimeoutMs,
     // A handler (with its hooks) that runs longer is answered 503 instead of hanging.
     handlerTimeout: config.requestTimeoutMs,
-    return503OnClosing: true,
-    forceCloseConnections: 'idle',
+    // The drain plugin answers requests during shutdown (503 problem+json) and closes
+    // connections itself; see src/http/plugins/drain.ts.
+    return503OnClosing: false,
+    forceCloseConnections: false,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     // Errors the router raises before any plugin runs: the same problem shape as the rest.
     frameworkErrors(error, request, reply) {

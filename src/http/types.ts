@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { Database } from '../db/database.js';
 import type { Principal } from '../modules/keys/keys.roles.js';
+import type { AppMetrics } from '../modules/metrics/metrics.registry.js';
 
 /** Dependencies every route plugin receives. */
 export interface AppDeps {
@@ -14,6 +15,8 @@ export interface AppDeps {
   /** Identifies this process in job runs and logs. */
   instanceId: string;
   log: Logger;
+  /** Prometheus metrics of this app (for example `metrics.readingsIngested.inc(n)`). */
+  metrics: AppMetrics;
 }
 
 export type App = FastifyInstance;

@@ -11,17 +11,23 @@ import { pgliteTemplatePath, pgTemplateName, urlForDatabase } from './template.j
 
 export const TEST_DB = (process.env.TEST_DB ?? 'pglite') as 'pglite' | 'postgres';
 
-/** Connection URL of a fresh PostgreSQL database (created from the template). */
-export async function createPgTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+/**
+ * Connection URL of a fresh PostgreSQL database, created from the migrated template, or
+ * empty (no migrations applied) with `{ empty: true }`.
+ */
+export async function createPgTestDatabase(
+  opts: { empty?: boolean } = {},
+): Promise<{ url: string; name: string; drop(): Promise<void> }> {
   const adminUrl = process.env.TEST_DATABASE_URL;
   if (!adminUrl) throw new Error('TEST_DATABASE_URL is not set');
   const name = `pp_test_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
-  await admin.query(`create database "${name}" template "${pgTemplateName()}"`);
+  await admin.query(`create database "${name}" template "${opts.empty ? 'template0' : pgTemplateName()}"`);
   await admin.end();
   return {
     url: urlForDatabase(adminUrl, name),
+    name,
     async drop() {
       const c = new pg.Client({ connectionString: adminUrl });
       await c.connect();

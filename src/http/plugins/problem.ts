@@ -210,34 +210,57 @@ function mapFastifyError(err: FastifyError): { status: number; code: string; det
   return { status: 500, code: 'internal_error', detail: 'An unexpected error occurred; it has been logged' };
 }
 
+/**
+ * Error codes that mean "the database is unreachable or restarting", not a bug: socket
+ * errors, SQLSTATE class 08 (connection exception), 57P01-57P03 (admin/crash shutdown,
+ * cannot connect now) and 53300 (too many connections).
+ */
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  '57P01',
+  '57P02',
+  '57P03',
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+  '08007',
+  '08P01',
+  '53300',
+]);
+
+/** Messages node-postgres uses for a lost or unobtainable connection (these errors carry no code). */
+const UNAVAILABLE_MESSAGE =
+  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connection is closed|Client was closed and is not queryable|Query read timeout|Cannot use a pool after calling end/i;
+
 /** Errors from the database driver that mean "database unreachable", not a bug. */
-export function isDatabaseUnavailable(err: unknown): boolean {
-  const e = err as { code?: string; message?: string; cause?: unknown };
-  if (!e || typeof e !== 'object') return false;
-  const codes = new Set([
-    'ECONNREFUSED',
-    'ECONNRESET',
-    'EPIPE',
-    'ETIMEDOUT',
-    '57P01',
-    '57P02',
-    '57P03',
-    '08006',
-    '08001',
-    '08003',
-    '08000',
-    '53300',
-  ]);
-  if (e.code && codes.has(e.code)) return true;
-  if (
-    typeof e.message === 'string' &&
-    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connection is closed|PGlite is closed|Cannot use a pool after calling end/i.test(
-      e.message,
-    )
-  ) {
-    return true;
-  }
-  return e.cause !== undefined && e.cause !== err ? isDatabaseUnavailable(e.cause) : false;
+export function isDatabaseUnavailable(err: unknown, depth = 0): boolean {
+  const e = err as { code?: string; message?: string; cause?: unknown; errors?: unknown };
+  if (!e || typeof e !== 'object' || depth > 5) return false;
+  if (typeof e.code === 'string' && UNAVAILABLE_CODES.has(e.code)) return true;
+  if (typeof e.message === 'string' && UNAVAILABLE_MESSAGE.test(e.message)) return true;
+  // Connecting to a host name with several addresses fails with an AggregateError.
+  if (Array.isArray(e.errors) && e.errors.some((x) => isDatabaseUnavailable(x, depth + 1))) return true;
+  return e.cause !== undefined && e.cause !== err ? isDatabaseUnavailable(e.cause, depth + 1) : false;
+}
+
+/**
+ * The innermost cause (the driver's error) by type, code and message. The ORM's wrapper
+ * message carries the query parameters, which may be PHI, so it is never logged.
+ */
+function driverError(err: unknown): { type?: string; code?: string; message?: string } {
+  let e = err as { name?: string; code?: string; message?: string; cause?: unknown };
+  for (let i = 0; i < 5 && e.cause && typeof e.cause === 'object'; i++) e = e.cause as typeof e;
+  return { type: e.name, code: e.code, message: e.message };
 }
 
 /** Statement timeout or lock timeout from PostgreSQL. */

@@ -21,6 +21,7 @@ export async function biometricsRoutes(app: FastifyInstance, { deps }: RoutePlug
     req.auditPatients([req.body.patient_id]);
     const { reading } = await service.upsertReading(svc, principalOf(req).patientIds, req.body);
     req.auditRecords([reading.id]);
+    deps.metrics.readingsIngested.inc(1);
     return reading;
   });
 

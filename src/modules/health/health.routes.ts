@@ -5,6 +5,9 @@ import type { RoutePluginOptions } from '../../http/types.js';
 
 const Health = Type.Object({ status: Type.String(), checks: Type.Optional(Type.Record(Type.String(), Type.String())) });
 
+/** Probes arrive every few seconds from every load balancer: no request log lines unless something is wrong. */
+export const PROBE_LOG_LEVEL = 'warn';
+
 /** Readiness state owned by the server process (startup and shutdown flip it). */
 export interface Readiness {
   /** Migrations applied and the startup load finished. */
@@ -19,7 +22,10 @@ export async function healthRoutes(
 ): Promise<void> {
   app.get(
     '/healthz',
-    { schema: { tags: ['health'], summary: 'The process is alive', response: { 200: Health } } },
+    {
+      schema: { tags: ['health'], summary: 'The process is alive', response: { 200: Health } },
+      logLevel: PROBE_LOG_LEVEL,
+    },
     async () => ({
       status: 'ok',
     }),
@@ -27,7 +33,10 @@ export async function healthRoutes(
 
   app.get(
     '/readyz',
-    { schema: { tags: ['health'], summary: 'Ready to serve traffic', response: { 200: Health, 503: Health } } },
+    {
+      schema: { tags: ['health'], summary: 'Ready to serve traffic', response: { 200: Health, 503: Health } },
+      logLevel: PROBE_LOG_LEVEL,
+    },
     async (_req, reply) => {
       const checks: Record<string, string> = {
         startup: readiness.started ? 'ok' : 'pending',

@@ -1,0 +1,86 @@
+/**
+ * Graceful drain on close. `http.Server.close()` also closes idle keep-alive connections
+ * at once, and a client that is sending its next request on one of them at that moment
+ * sees a connection reset. Instead, on close this plugin:
+ *
+ * 1. stops accepting new connections (new clients get "connection refused", so a load
+ *    balancer retries elsewhere);
+ * 2. answers requests arriving on already open connections with 503 problem+json,
+ *    `Retry-After` and `Connection: close`, and closes every connection after its current
+ *    response;
+ * 3. waits for in-flight requests to finish, up to `shutdownTimeoutMs`, then closes the
+ *    connections still busy;
+ * 4. gives keep-alive clients a short grace to notice before the remaining idle
+ *    connections are closed.
+ *
+ * The health probes keep answering during the drain (/readyz says "draining").
+ */
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Readiness } from '../../modules/health/health.routes.js';
+import { sendProblem } from './problem.js';
+
+export interface DrainPluginOptions {
+  /** Shared with the server process; `draining` is set when shutdown begins. */
+  readiness: Readiness;
+  /** Upper bound for in-flight requests to finish. */
+  shutdownTimeoutMs: number;
+  /** How long idle keep-alive connections get to send one more request (and get a 503). */
+  idleGraceMs?: number;
+}
+
+const PROBES = new Set(['/healthz', '/readyz']);
+const POLL_MS = 20;
+
+async function drainPlugin(app: FastifyInstance, opts: DrainPluginOptions): Promise<void> {
+  const { readiness } = opts;
+  let inFlight = 0;
+
+  app.addHook('onRequest', async (request, reply) => {
+    inFlight++;
+    reply.raw.once('close', () => {
+      inFlight--;
+    });
+    if (readiness.draining && !PROBES.has(request.routeOptions.url ?? '')) {
+      reply.header('retry-after', '5');
+      return sendProblem(request, reply, 503, 'shutting_down', 'This instance is shutting down; retry shortly');
+    }
+  });
+
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (readiness.draining) reply.header('connection', 'close');
+    return payload;
+  });
+
+  app.addHook('preClose', async () => {
+    readiness.draining = true;
+    const server = app.server;
+    if (!server.listening) return;
+    // net.Server's close stops listening without touching open connections (the http
+    // override would also close idle keep-alive ones, racing with clients reusing them).
+    net.Server.prototype.close.call(server);
+    app.log.info({ inFlight }, 'stopped accepting connections');
+    const deadline = Date.now() + opts.shutdownTimeoutMs;
+    const requestsDone = async () => {
+      while (inFlight > 0 && Date.now() < deadline) await sleep(POLL_MS);
+      return inFlight === 0;
+    };
+    if (await requestsDone()) {
+      const graceEnd = Math.min(deadline, Date.now() + (opts.idleGraceMs ?? 1000));
+      while (Date.now() < graceEnd && (await openConnections(server)) > 0) await sleep(POLL_MS);
+      server.closeIdleConnections();
+    }
+    if (!(await requestsDone())) {
+      app.log.warn({ inFlight }, 'shutdown timeout reached; closing connections with requests still running');
+    }
+    server.closeAllConnections();
+  });
+}
+
+function openConnections(server: net.Server): Promise<number> {
+  return new Promise((resolve) => server.getConnections((err, n) => resolve(err ? 0 : n)));
+}
+
+export default fp(drainPlugin, { name: 'drain', dependencies: ['problem'] });
