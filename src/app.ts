@@ -17,8 +17,12 @@ import type { AppDeps } from './http/types.js';
 import { analyticsRoutes } from './modules/analytics/analytics.routes.js';
 import { insertAuditEvents } from './modules/audit/audit.repository.js';
 import { biometricsRoutes } from './modules/biometrics/biometrics.routes.js';
+import { dashboardRoutes } from './modules/dashboard/dashboard.routes.js';
 import { healthRoutes, type Readiness } from './modules/health/health.routes.js';
+import { meRoutes } from './modules/me/me.routes.js';
 import { patientsRoutes } from './modules/patients/patients.routes.js';
+import { seriesRoutes } from './modules/series/series.routes.js';
+import { summaryRoutes } from './modules/summary/summary.routes.js';
 import { APP_VERSION } from './version.js';
 
 export interface BuildAppOptions {
@@ -60,8 +64,12 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
       await api.register(patientsRoutes, { deps });
       await api.register(biometricsRoutes, { deps });
       await api.register(analyticsRoutes, { deps });
+      await api.register(summaryRoutes, { deps });
+      await api.register(seriesRoutes, { deps });
+      await api.register(meRoutes, { deps });
     },
     { prefix: '/api/v1' },
   );
+  await app.register(dashboardRoutes);
   return app;
 }
