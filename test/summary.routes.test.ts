@@ -1,7 +1,9 @@
-import { desc, eq } from 'drizzle-orm';
+import { desc, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { queryRows } from '../src/db/database.js';
 import { auditEvents } from '../src/db/schema.js';
 import { createTestApp, type TestApp, uniqueEmail } from './helpers/app.js';
+import { createTestDatabase } from './helpers/database.js';
 
 const NOW = new Date('2025-06-15T12:00:00.000Z');
 const DAY = 86_400_000;
@@ -197,6 +199,40 @@ describe('GET /api/v1/patients/summary', () => {
     expect((await t.call(null, { method: 'GET', url: '/api/v1/patients/summary' })).statusCode).toBe(401);
     const device = await t.key('device');
     expect((await t.call(device, { method: 'GET', url: '/api/v1/patients/summary' })).statusCode).toBe(403);
+  });
+
+  it('refuses to score more patients than the attention limit, and still pages them by name', async () => {
+    const { ATTENTION_SORT_LIMIT } = await import('../src/modules/summary/summary.schemas.js');
+    const db = await createTestDatabase();
+    const big = await createTestApp({ database: db, now: () => NOW });
+    try {
+      await queryRows(
+        db.db,
+        sql`insert into patients (name, dob, gender, email)
+            select 'Many ' || g, '1980-01-01', 'other', 'many.' || g || '@example.org'
+            from generate_series(1, ${ATTENTION_SORT_LIMIT + 1}) g`,
+      );
+      const res = await big.call(big.adminKey, { method: 'GET', url: '/api/v1/patients/summary' });
+      expect(res.statusCode).toBe(422);
+      expect(res.json().errors).toEqual([
+        {
+          field: 'query.sort',
+          message: `sorting by attention is limited to ${ATTENTION_SORT_LIMIT} patients (${ATTENTION_SORT_LIMIT + 1} match); narrow the list with search or sort by name or id`,
+        },
+      ]);
+      const narrowed = await big.call(big.adminKey, {
+        method: 'GET',
+        url: '/api/v1/patients/summary?search=many%2010',
+      });
+      expect(narrowed.statusCode).toBe(200);
+      const byName = await big.call(big.adminKey, { method: 'GET', url: '/api/v1/patients/summary?sort=name&page=3' });
+      expect(byName.statusCode).toBe(200);
+      expect(byName.json()).toMatchObject({ total: ATTENTION_SORT_LIMIT + 1, page: 3 });
+      expect(byName.json().items).toHaveLength(20);
+    } finally {
+      await big.close();
+      await db.close();
+    }
   });
 
   it.each(['sort=risk', 'size=101', 'page=0', 'search='])('rejects %s with 422', async (q) => {

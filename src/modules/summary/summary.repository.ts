@@ -1,9 +1,9 @@
 /**
  * The per-patient summary in one statement: a page (or all) of the matching patients,
  * each joined laterally to its latest reading of every type, its latest blood-pressure
- * pair and its glucose counts over the time-in-range window, all as of `window.to`
- * (readings stamped in the future are not "latest"). Every lateral is an index range
- * scan on (patient_id, type, timestamp).
+ * pair (index probes on (patient_id, type, timestamp)), and its glucose counts over the
+ * time-in-range window from one grouped pass; all as of `window.to` (readings stamped in
+ * the future are not "latest").
  */
 import { type SQL, sql } from 'drizzle-orm';
 import { type DbOrTx, queryRows } from '../../db/database.js';
@@ -84,6 +84,12 @@ function latestOf(r: Record<string, unknown>, prefix: string): LatestRow | null 
   };
 }
 
+/** How many patients match the filter. */
+export async function countMatching(db: DbOrTx, filter: SummaryFilter): Promise<number> {
+  const [row] = await queryRows(db, sql`select count(*)::int8 as n from patients p where ${patientWhere(filter)}`);
+  return num(row?.n ?? 0);
+}
+
 /** Summary rows for the matching patients; `total` counts all matches, not just the page. */
 export async function summaryRows(
   db: DbOrTx,
@@ -98,15 +104,29 @@ export async function summaryRows(
   const rowsQuery = queryRows(
     db,
     sql`
-    with p as (select p.id, p.name, p.dob, p.gender, p.email from patients p where ${where} ${page})
+    with p as (select p.id, p.name, p.dob, p.gender, p.email from patients p where ${where} ${page}),
+    r as (
+      -- One grouped pass: the planner picks index range scans for a page of patients and
+      -- a single scan with a hash join when scoring a whole panel.
+      select b.patient_id, count(*)::int8 as readings,
+        count(*) filter (where b.value >= ${GLUCOSE_TARGET_LOW} and b.value <= ${GLUCOSE_TARGET_HIGH})::int8 as in_range,
+        count(*) filter (where b.value < ${GLUCOSE_TARGET_LOW})::int8 as below,
+        count(*) filter (where b.value > ${GLUCOSE_TARGET_HIGH})::int8 as above
+      from biometrics b
+      where b.patient_id in (select id from p) and b.type = 'glucose'
+        and b.timestamp >= ${from}::timestamptz and b.timestamp < ${to}::timestamptz
+      group by b.patient_id
+    )
     select p.id, p.name, p.dob::text as dob, p.gender, p.email,
       g.id as g_id, g.value as g_value, g.unit as g_unit, g.timestamp as g_ts,
       s.id as s_id, s.value as s_value, s.unit as s_unit, s.timestamp as s_ts,
       d.id as d_id, d.value as d_value, d.unit as d_unit, d.timestamp as d_ts,
       w.id as w_id, w.value as w_value, w.unit as w_unit, w.timestamp as w_ts,
       bp.systolic as bp_systolic, bp.diastolic as bp_diastolic, bp.timestamp as bp_ts,
-      r.readings, r.in_range, r.below, r.above
+      coalesce(r.readings, 0) as readings, coalesce(r.in_range, 0) as in_range,
+      coalesce(r.below, 0) as below, coalesce(r.above, 0) as above
     from p
+    left join r on r.patient_id = p.id
     ${latest('g', 'glucose', to)}
     ${latest('s', 'systolic', to)}
     ${latest('d', 'diastolic', to)}
@@ -118,20 +138,9 @@ export async function summaryRows(
       where bs.patient_id = p.id and bs.type = 'systolic' and bs.timestamp < ${to}::timestamptz
       order by bs.timestamp desc limit 1
     ) bp on true
-    cross join lateral (
-      select count(*)::int8 as readings,
-        count(*) filter (where b.value >= ${GLUCOSE_TARGET_LOW} and b.value <= ${GLUCOSE_TARGET_HIGH})::int8 as in_range,
-        count(*) filter (where b.value < ${GLUCOSE_TARGET_LOW})::int8 as below,
-        count(*) filter (where b.value > ${GLUCOSE_TARGET_HIGH})::int8 as above
-      from biometrics b
-      where b.patient_id = p.id and b.type = 'glucose'
-        and b.timestamp >= ${from}::timestamptz and b.timestamp < ${to}::timestamptz
-    ) r
     ${paging ? sql`order by ${orderBy(paging.order)}` : sql``}`,
   );
-  const countQuery = paging
-    ? queryRows(db, sql`select count(*)::int8 as n from patients p where ${where}`)
-    : Promise.resolve(undefined);
+  const countQuery = paging ? countMatching(db, filter) : Promise.resolve(undefined);
   const [raw, counted] = await Promise.all([rowsQuery, countQuery]);
   const rows = raw.map(
     (r): SummaryRow => ({
@@ -153,5 +162,5 @@ export async function summaryRows(
       range: { readings: num(r.readings), inRange: num(r.in_range), below: num(r.below), above: num(r.above) },
     }),
   );
-  return { rows, total: counted ? num(counted[0]?.n ?? 0) : rows.length };
+  return { rows, total: counted ?? rows.length };
 }

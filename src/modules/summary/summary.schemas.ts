@@ -86,6 +86,13 @@ export const PatientSummarySchema = Type.Object(
 );
 export type PatientSummaryDto = Static<typeof PatientSummarySchema>;
 
+/**
+ * Most patients one attention-sorted request may score. Scoring reads every matching
+ * patient's 14 days of glucose; beyond this, narrow the list with `search` or sort by
+ * name or id (which page in SQL and cost the same for any panel size).
+ */
+export const ATTENTION_SORT_LIMIT = 1000;
+
 export const SUMMARY_SORTS = ['attention', 'name', 'id'] as const;
 export type SummarySort = (typeof SUMMARY_SORTS)[number];
 
@@ -97,7 +104,9 @@ export const SummaryListQuery = Type.Object({
   ),
   sort: Type.Union([Type.Literal('attention'), Type.Literal('name'), Type.Literal('id')], {
     default: 'attention',
-    description: 'attention: highest attention score first (then name); name; id',
+    description:
+      `attention: highest attention score first, then name (at most ${ATTENTION_SORT_LIMIT} matching patients; ` +
+      '422 beyond); name; id',
   }),
 });
 export type SummaryListQueryT = Static<typeof SummaryListQuery>;

@@ -4,9 +4,14 @@
  */
 import type { Db } from '../../db/database.js';
 import { attention, bpCategory, glucoseStatus, percent, TIME_IN_RANGE_DAYS } from '../../domain/clinical.js';
-import { NotFoundError } from '../../domain/errors.js';
+import { NotFoundError, ValidationError } from '../../domain/errors.js';
 import * as repo from './summary.repository.js';
-import type { PatientSummaryDto, SummaryListQueryT, SummaryPageDto } from './summary.schemas.js';
+import {
+  ATTENTION_SORT_LIMIT,
+  type PatientSummaryDto,
+  type SummaryListQueryT,
+  type SummaryPageDto,
+} from './summary.schemas.js';
 
 export interface SummaryDeps {
   db: Db;
@@ -79,6 +84,15 @@ export async function listSummaries(
   const offset = (q.page - 1) * q.size;
   const filter = { scope, search: q.search };
   if (q.sort === 'attention') {
+    const matching = await repo.countMatching(deps.db, filter);
+    if (matching > ATTENTION_SORT_LIMIT) {
+      throw new ValidationError([
+        {
+          field: 'query.sort',
+          message: `sorting by attention is limited to ${ATTENTION_SORT_LIMIT} patients (${matching} match); narrow the list with search or sort by name or id`,
+        },
+      ]);
+    }
     const { rows } = await repo.summaryRows(deps.db, filter, window, undefined);
     const all = rows.map((r) => toSummaryDto(r, window)).sort(byAttention);
     return { page: q.page, size: q.size, total: all.length, sort: q.sort, items: all.slice(offset, offset + q.size) };
