@@ -26,14 +26,15 @@ const api = createApi(
 
 function describeKey(me) {
   const role = me.role.charAt(0).toUpperCase() + me.role.slice(1);
-  if (me.patient_ids === null) return `${role} · all patients`;
-  const n = me.patient_ids.length;
-  return `${role} · ${n} patient${n === 1 ? '' : 's'}`;
+  const n = me.patient_ids?.length ?? 0;
+  const scope = me.patient_ids === null ? 'all patients' : `${n} patient${n === 1 ? '' : 's'}`;
+  // The scope part gives way first on narrow screens.
+  return [role, h('span', { class: 'badge-scope' }, ` · ${scope}`)];
 }
 
 function showSession(me) {
   sessionBar.hidden = !me;
-  roleBadge.textContent = me ? describeKey(me) : '';
+  replace(roleBadge, me ? describeKey(me) : []);
 }
 
 function signOut(message) {

@@ -44,16 +44,21 @@ export function replace(el, ...children) {
   return append(el, children);
 }
 
-/** Announces a short message to screen readers (and shows it briefly). */
+/** Announces a short message to screen readers, and shows it briefly as a toast. */
 export function announce(message) {
-  const region = document.getElementById('toast');
-  if (!region) return;
-  region.textContent = '';
-  // A new text node after a tick makes screen readers announce repeats too.
-  setTimeout(() => {
-    region.textContent = message;
-    region.classList.add('toast-visible');
+  const region = document.getElementById('announcer');
+  const toast = document.getElementById('toast');
+  if (region) {
+    region.textContent = '';
+    // Setting the text after a tick makes screen readers announce a repeated message too.
+    setTimeout(() => {
+      region.textContent = message;
+    }, 30);
+  }
+  if (toast) {
+    toast.textContent = message;
+    toast.classList.add('toast-visible');
     clearTimeout(announce.timer);
-    announce.timer = setTimeout(() => region.classList.remove('toast-visible'), 4000);
-  }, 30);
+    announce.timer = setTimeout(() => toast.classList.remove('toast-visible'), 3000);
+  }
 }

@@ -150,9 +150,9 @@ export function renderPanel(ctx) {
   const pageInfo = h('span', { class: 'muted' });
   const error = h('div', { role: 'alert' });
 
-  async function load() {
+  async function load(keepNotice = false) {
     table.setAttribute('aria-busy', 'true');
-    error.replaceChildren();
+    if (!keepNotice) error.replaceChildren();
     try {
       const res = await ctx.api.get('/patients/summary', {
         page: st.page,
@@ -190,6 +190,22 @@ export function renderPanel(ctx) {
       next.disabled = last >= res.total;
     } catch (err) {
       if (!ctx.isCurrent()) return;
+      const sortError = err.status === 422 && err.errors.find((e) => e.field === 'query.sort');
+      if (sortError && st.sort === 'attention') {
+        // Too many patients to score at once: fall back to name order and say why.
+        st.sort = 'name';
+        sort.value = 'name';
+        replace(
+          error,
+          h(
+            'p',
+            { class: 'notice' },
+            'Showing patients by name: the list is too long to sort by attention. Search to narrow it.',
+          ),
+        );
+        table.removeAttribute('aria-busy');
+        return load(true);
+      }
       replace(error, h('div', { class: 'notice notice-error' }, `Could not load patients: ${err.message}`));
     } finally {
       table.removeAttribute('aria-busy');

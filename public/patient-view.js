@@ -9,10 +9,12 @@ import {
   BP_CATEGORY,
   fmtAgo,
   fmtDateTime,
+  fmtNumber,
   fmtValue,
   GLUCOSE_STATUS,
   loadUnits,
   saveUnits,
+  toDisplay,
   zoneLabel,
 } from './format.js';
 import { createReadingsSection } from './readings-view.js';
@@ -43,9 +45,10 @@ function chip(info) {
 
 function stamp(ts) {
   return h(
-    'time',
-    { datetime: ts, title: fmtDateTime(ts), class: 'muted small' },
-    `${fmtAgo(ts)} · ${fmtDateTime(ts)}`,
+    'p',
+    { class: 'stat-time muted small' },
+    h('span', { class: 'block' }, fmtAgo(ts)),
+    h('time', { datetime: ts }, fmtDateTime(ts)),
   );
 }
 
@@ -84,7 +87,11 @@ function summaryCards(s, units) {
             'p',
             { class: 'stat-value' },
             `${r.in_range_pct} %`,
-            h('span', { class: 'muted small' }, ' in 70–180 mg/dL'),
+            h(
+              'span',
+              { class: 'muted small' },
+              ` in ${fmtNumber(toDisplay('glucose', 70, units), units.glucose)}–${fmtValue('glucose', 180, units)}`,
+            ),
           )
         : h('p', { class: 'stat-value muted' }, 'No glucose readings'),
       r.readings
