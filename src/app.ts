@@ -20,12 +20,16 @@ import { analyticsRoutes } from './modules/analytics/analytics.routes.js';
 import { auditRoutes } from './modules/audit/audit.routes.js';
 import { AuditWriter } from './modules/audit/audit.writer.js';
 import { biometricsRoutes } from './modules/biometrics/biometrics.routes.js';
+import { dashboardRoutes } from './modules/dashboard/dashboard.routes.js';
 import { healthRoutes, type Readiness } from './modules/health/health.routes.js';
 import { KeyCache } from './modules/keys/keys.cache.js';
 import { keysRoutes } from './modules/keys/keys.routes.js';
+import { meRoutes } from './modules/me/me.routes.js';
 import { type AppMetrics, createAppMetrics } from './modules/metrics/metrics.registry.js';
 import metrics from './modules/metrics/metrics.routes.js';
 import { patientsRoutes } from './modules/patients/patients.routes.js';
+import { seriesRoutes } from './modules/series/series.routes.js';
+import { summaryRoutes } from './modules/summary/summary.routes.js';
 import { APP_VERSION } from './version.js';
 
 export interface BuildAppOptions {
@@ -85,8 +89,12 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
       await api.register(analyticsRoutes, { deps });
       await api.register(keysRoutes, { deps, keyCache });
       await api.register(auditRoutes, { deps });
+      await api.register(summaryRoutes, { deps });
+      await api.register(seriesRoutes, { deps });
+      await api.register(meRoutes, { deps });
     },
     { prefix: '/api/v1' },
   );
+  await app.register(dashboardRoutes);
   return app;
 }
