@@ -14,6 +14,10 @@ type Command = (argv: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
   serve: { summary: 'start the API server', load: async () => (await import('./cli/serve.command.js')).serveCommand },
+  analytics: {
+    summary: 'run the analytics job once',
+    load: async () => (await import('./cli/analytics.command.js')).analyticsCommand,
+  },
 };
 
 function usage(): string {

@@ -7,6 +7,12 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import type { Config } from './config/config.js';
 import { openMigratedDatabase } from './db/open.js';
+import { waitForAnalyticsIdle } from './modules/analytics/analytics.jobs.js';
+import {
+  type AnalyticsScheduler,
+  runStartupAnalytics,
+  startAnalyticsScheduler,
+} from './modules/analytics/analytics.scheduler.js';
 import type { Readiness } from './modules/health/health.routes.js';
 import { ensureBootstrapAdmin } from './modules/keys/keys.service.js';
 
@@ -41,6 +47,17 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `${scheme}://${shownHost}:${port}`;
 
+  // After the startup data load, so a first start already shows analytics.
+  let analyticsScheduler: AnalyticsScheduler | undefined;
+  if (config.analyticsSchedulerEnabled) {
+    const analyticsDeps = { db: database.db, log, now: () => new Date(), instanceId };
+    await runStartupAnalytics(analyticsDeps, config.analyticsVersion);
+    analyticsScheduler = startAnalyticsScheduler(analyticsDeps, {
+      schedule: config.analyticsCronSchedule,
+      version: config.analyticsVersion,
+    });
+  }
+
   readiness.started = true;
   log.info(
     { api: `${url}/api/v1`, docs: `${url}/docs`, database: database.kind, data: database.location },
@@ -57,9 +74,12 @@ export async function startServer(config: Config): Promise<RunningServer> {
       }, config.shutdownTimeoutMs);
       timer.unref();
       try {
+        await analyticsScheduler?.stop();
         await app.close();
       } finally {
         clearTimeout(timer);
+        // A run in flight (scheduled or requested) commits or rolls back before the database closes.
+        await waitForAnalyticsIdle(database.db);
         await database.close();
       }
     })();

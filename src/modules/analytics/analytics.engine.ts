@@ -1,0 +1,216 @@
+/**
+ * The two analytics engines, as set-based SQL run inside the caller's transaction (the job
+ * runner opens it, under READ COMMITTED, and holds the advisory lock). See docs/DESIGN.md,
+ * "Analytics", for why nothing is lost or counted twice.
+ *
+ * - v1 recomputes every bucket from `biometrics` and consumes the change buffer rows
+ *   visible to the same statement.
+ * - v2 consumes the change buffer, then recomputes only the buckets it names, each with an
+ *   index range scan on (patient_id, type, timestamp).
+ *
+ * Both write only what differs: new buckets are inserted, changed ones updated, buckets
+ * that lost all their readings deleted; identical rows are left alone.
+ */
+import { sql } from 'drizzle-orm';
+import { type DbOrTx, queryRows } from '../../db/database.js';
+
+/** What one engine pass did. */
+export interface EngineStats {
+  /** Change-buffer rows deleted (consumed). */
+  rowsConsumed: number;
+  /** Buckets recomputed: every bucket for v1, the distinct buckets the buffer named for v2. */
+  bucketsRecomputed: number;
+  /** Analytics rows inserted or updated because their values changed. */
+  upserted: number;
+  /** Analytics rows deleted because their bucket has no readings any more. */
+  deleted: number;
+}
+
+/** Test seams: called at fixed points of a run, inside its transaction. */
+export interface EngineHooks {
+  /** v2 only: after the buffer rows were consumed, before the buckets are recomputed. */
+  afterConsume?: () => Promise<void>;
+}
+
+const int = (v: unknown): number => Number(v ?? 0);
+
+/** Shared tail of both engines: rows to write come from `src` (key + aggregate, count 0 = empty bucket). */
+const UPSERT_SET = sql`
+  set min = excluded.min, max = excluded.max, sum = excluded.sum, count = excluded.count,
+      computed_at = excluded.computed_at
+  where (analytics.min, analytics.max, analytics.sum, analytics.count)
+        is distinct from (excluded.min, excluded.max, excluded.sum, excluded.count)`;
+
+/**
+ * v1: recompute every bucket from `biometrics` in one statement (one snapshot). The
+ * aggregate is compared with the stored rows through a full join, so only differing
+ * buckets are written and vanished buckets deleted; the buffer rows this snapshot sees
+ * describe changes the recompute already includes, so they are consumed here too.
+ */
+export async function recomputeAll(tx: DbOrTx, now: Date): Promise<EngineStats> {
+  const [r] = await queryRows(
+    tx,
+    sql`
+    with consumed as (
+      delete from biometrics_hourly returning 1
+    ), agg as (
+      select patient_id, type, date_trunc('hour', timestamp, 'UTC') as bucket_start,
+             min(value) as min, max(value) as max, sum(value) as sum, count(*)::int as count
+      from biometrics
+      group by 1, 2, 3
+    ), diff as materialized (
+      select coalesce(g.patient_id, a.patient_id) as patient_id, coalesce(g.type, a.type) as type,
+             coalesce(g.bucket_start, a.bucket_start) as bucket_start,
+             g.min, g.max, g.sum, g.count
+      from agg g
+      full join analytics a
+        on a.patient_id = g.patient_id and a.type = g.type and a.bucket_start = g.bucket_start
+      where g.count is null or a.count is null
+         or (a.min, a.max, a.sum, a.count) is distinct from (g.min, g.max, g.sum, g.count)
+    ), up as (
+      insert into analytics (patient_id, type, bucket_start, min, max, sum, count, computed_at)
+      select patient_id, type, bucket_start, min, max, sum, count, ${now.toISOString()}::timestamptz
+      from diff where count is not null
+      on conflict (patient_id, type, bucket_start) do update ${UPSERT_SET}
+      returning 1
+    ), del as (
+      delete from analytics a using diff d
+      where d.count is null
+        and a.patient_id = d.patient_id and a.type = d.type and a.bucket_start = d.bucket_start
+      returning 1
+    )
+    select (select count(*) from consumed) as consumed,
+           (select count(*) from agg) as buckets,
+           (select count(*) from up) as upserted,
+           (select count(*) from del) as deleted`,
+  );
+  return {
+    rowsConsumed: int(r?.consumed),
+    bucketsRecomputed: int(r?.buckets),
+    upserted: int(r?.upserted),
+    deleted: int(r?.deleted),
+  };
+}
+
+/**
+ * v2: consume the change buffer, then recompute the buckets it named. Two statements in
+ * the caller's transaction: the consume statement's snapshot decides which buffer rows
+ * this run owns; the recompute runs with a later snapshot, so it sees at least every change
+ * those rows describe. Rows committed after the consume stay in the buffer for the next run.
+ */
+export async function applyBufferedChanges(tx: DbOrTx, now: Date, hooks: EngineHooks = {}): Promise<EngineStats> {
+  await ensureWorkTable(tx);
+  const [c] = await queryRows(
+    tx,
+    sql`
+    with consumed as (
+      delete from biometrics_hourly returning patient_id, type, bucket_start
+    ), work as (
+      insert into pg_temp.analytics_work (patient_id, type, bucket_start)
+      -- Normalised again so a hand-written buffer row with an odd bucket_start still names its hour.
+      select distinct patient_id, type, date_trunc('hour', bucket_start, 'UTC') from consumed
+      returning 1
+    )
+    select (select count(*) from consumed) as consumed, (select count(*) from work) as buckets`,
+  );
+  const consumed = int(c?.consumed);
+  const buckets = int(c?.buckets);
+  await hooks.afterConsume?.();
+  if (buckets === 0) return { rowsConsumed: consumed, bucketsRecomputed: 0, upserted: 0, deleted: 0 };
+
+  const [r] = await queryRows(
+    tx,
+    sql`
+    with agg as (
+      select w.patient_id, w.type, w.bucket_start, s.min, s.max, s.sum, s.count
+      from pg_temp.analytics_work w
+      cross join lateral (
+        select min(b.value) as min, max(b.value) as max, sum(b.value) as sum, count(*)::int as count
+        from biometrics b
+        where b.patient_id = w.patient_id and b.type = w.type
+          and b.timestamp >= w.bucket_start and b.timestamp < w.bucket_start + interval '1 hour'
+      ) s
+    ), up as (
+      insert into analytics (patient_id, type, bucket_start, min, max, sum, count, computed_at)
+      select patient_id, type, bucket_start, min, max, sum, count, ${now.toISOString()}::timestamptz
+      from agg where count > 0
+      on conflict (patient_id, type, bucket_start) do update ${UPSERT_SET}
+      returning 1
+    ), del as (
+      delete from analytics a using agg g
+      where g.count = 0
+        and a.patient_id = g.patient_id and a.type = g.type and a.bucket_start = g.bucket_start
+      returning 1
+    )
+    select (select count(*) from up) as upserted, (select count(*) from del) as deleted`,
+  );
+  return { rowsConsumed: consumed, bucketsRecomputed: buckets, upserted: int(r?.upserted), deleted: int(r?.deleted) };
+}
+
+/**
+ * The per-session scratch table holding the buckets one v2 run recomputes. Created once per
+ * connection and emptied at every commit or rollback, so runs never see each other's rows
+ * and a transaction that does not touch it pays nothing.
+ */
+async function ensureWorkTable(tx: DbOrTx): Promise<void> {
+  const [t] = await queryRows(tx, sql`select to_regclass('pg_temp.analytics_work') is not null as ok`);
+  if (t?.ok === true) return;
+  await queryRows(
+    tx,
+    sql`create temp table analytics_work (
+      patient_id integer not null, type text not null, bucket_start timestamptz not null
+    ) on commit delete rows`,
+  );
+}
+
+/** One bucket as a from-scratch computation sees it. */
+export interface ComputedBucket {
+  patientId: number;
+  type: string;
+  bucketStart: Date;
+  min: number;
+  max: number;
+  sum: number;
+  count: number;
+}
+
+const toDate = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)));
+
+function toBucket(r: Record<string, unknown>): ComputedBucket {
+  return {
+    patientId: Number(r.patient_id),
+    type: String(r.type),
+    bucketStart: toDate(r.bucket_start),
+    min: Number(r.min),
+    max: Number(r.max),
+    sum: Number(r.sum),
+    count: Number(r.count),
+  };
+}
+
+/**
+ * What a v1 recompute would store for these patients, computed without writing anything
+ * (verification and tests). Ordered by patient, type, bucket.
+ */
+export async function computeFromReadings(db: DbOrTx, patientIds: number[]): Promise<ComputedBucket[]> {
+  const rows = await queryRows(
+    db,
+    sql`
+    select patient_id, type, date_trunc('hour', timestamp, 'UTC') as bucket_start,
+           min(value) as min, max(value) as max, sum(value) as sum, count(*)::int as count
+    from biometrics where patient_id = any(${sql.param(patientIds)}::int[])
+    group by 1, 2, 3 order by 1, 2, 3`,
+  );
+  return rows.map(toBucket);
+}
+
+/** The stored analytics rows of these patients, ordered by patient, type, bucket. */
+export async function storedBuckets(db: DbOrTx, patientIds: number[]): Promise<ComputedBucket[]> {
+  const rows = await queryRows(
+    db,
+    sql`
+    select patient_id, type, bucket_start, min, max, sum, count from analytics
+    where patient_id = any(${sql.param(patientIds)}::int[]) order by 1, 2, 3`,
+  );
+  return rows.map(toBucket);
+}
