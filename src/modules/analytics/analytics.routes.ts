@@ -18,11 +18,22 @@ export async function analyticsRoutes(app: FastifyInstance, { deps }: RoutePlugi
     return items;
   });
 
-  r.post('/analytics/run', { schema: runAnalyticsSchema, config: { permission: 'analytics:run' } }, async (req) => {
-    const run = await runs.triggerRun(jobDeps, req.body?.version ?? deps.config.analyticsVersion);
-    req.auditDetail({ analytics_run_id: run.id, version: run.version });
-    return run;
-  });
+  r.post(
+    '/analytics/run',
+    {
+      schema: runAnalyticsSchema,
+      config: { permission: 'analytics:run' },
+      // A POST without a body means "all defaults".
+      preValidation: async (req) => {
+        if (req.body === undefined || req.body === null) req.body = {};
+      },
+    },
+    async (req) => {
+      const run = await runs.triggerRun(jobDeps, req.body?.version ?? deps.config.analyticsVersion);
+      req.auditDetail({ analytics_run_id: run.id, version: run.version });
+      return run;
+    },
+  );
 
   r.get('/analytics/runs', { schema: listRunsSchema, config: { permission: 'analytics:run' } }, async (req, reply) => {
     reply.header('cache-control', 'no-store');
