@@ -18,8 +18,8 @@ import { type DbOrTx, queryRows } from '../../db/database.js';
 export interface EngineStats {
   /** Change-buffer rows deleted (consumed). */
   rowsConsumed: number;
-  /** Buckets recomputed: every bucket for v1, the distinct buckets the buffer named for v2. */
-  bucketsRecomputed: number;
+  /** v2: the distinct buckets the buffer named and that were recomputed. */
+  bucketsRecomputed?: number;
   /** Analytics rows inserted or updated because their values changed. */
   upserted: number;
   /** Analytics rows deleted because their bucket has no readings any more. */
@@ -46,8 +46,15 @@ const UPSERT_SET = sql`
  * aggregate is compared with the stored rows through a full join, so only differing
  * buckets are written and vanished buckets deleted; the buffer rows this snapshot sees
  * describe changes the recompute already includes, so they are consumed here too.
+ *
+ * New buckets go in with a plain INSERT (no speculative insertion; a duplicate could only
+ * come from an overlapping run, which the advisory lock excludes, and would abort this one
+ * on the primary key), changed ones through ON CONFLICT DO UPDATE (one index probe each),
+ * and vanished ones are deleted by the row address the full join just read, so no step
+ * joins the whole store a second time.
  */
 export async function recomputeAll(tx: DbOrTx, now: Date): Promise<EngineStats> {
+  const computedAt = sql`${now.toISOString()}::timestamptz`;
   const [r] = await queryRows(
     tx,
     sql`
@@ -59,37 +66,33 @@ export async function recomputeAll(tx: DbOrTx, now: Date): Promise<EngineStats> 
       from biometrics
       group by 1, 2, 3
     ), diff as materialized (
-      select coalesce(g.patient_id, a.patient_id) as patient_id, coalesce(g.type, a.type) as type,
-             coalesce(g.bucket_start, a.bucket_start) as bucket_start,
-             g.min, g.max, g.sum, g.count
+      select g.patient_id, g.type, g.bucket_start, g.min, g.max, g.sum, g.count,
+             a.ctid as stored_at, a.count is null as is_new
       from agg g
       full join analytics a
         on a.patient_id = g.patient_id and a.type = g.type and a.bucket_start = g.bucket_start
       where g.count is null or a.count is null
          or (a.min, a.max, a.sum, a.count) is distinct from (g.min, g.max, g.sum, g.count)
-    ), up as (
+    ), ins as (
       insert into analytics (patient_id, type, bucket_start, min, max, sum, count, computed_at)
-      select patient_id, type, bucket_start, min, max, sum, count, ${now.toISOString()}::timestamptz
-      from diff where count is not null
+      select patient_id, type, bucket_start, min, max, sum, count, ${computedAt} from diff where is_new
+      returning 1
+    ), upd as (
+      insert into analytics (patient_id, type, bucket_start, min, max, sum, count, computed_at)
+      select patient_id, type, bucket_start, min, max, sum, count, ${computedAt} from diff
+      where not is_new and count is not null
       on conflict (patient_id, type, bucket_start) do update ${UPSERT_SET}
       returning 1
     ), del as (
-      delete from analytics a using diff d
-      where d.count is null
-        and a.patient_id = d.patient_id and a.type = d.type and a.bucket_start = d.bucket_start
+      delete from analytics
+      where ctid = any (array(select stored_at from diff where count is null))
       returning 1
     )
     select (select count(*) from consumed) as consumed,
-           (select count(*) from agg) as buckets,
-           (select count(*) from up) as upserted,
+           (select count(*) from ins) + (select count(*) from upd) as upserted,
            (select count(*) from del) as deleted`,
   );
-  return {
-    rowsConsumed: int(r?.consumed),
-    bucketsRecomputed: int(r?.buckets),
-    upserted: int(r?.upserted),
-    deleted: int(r?.deleted),
-  };
+  return { rowsConsumed: int(r?.consumed), upserted: int(r?.upserted), deleted: int(r?.deleted) };
 }
 
 /**
@@ -107,8 +110,10 @@ export async function applyBufferedChanges(tx: DbOrTx, now: Date, hooks: EngineH
       delete from biometrics_hourly returning patient_id, type, bucket_start
     ), work as (
       insert into pg_temp.analytics_work (patient_id, type, bucket_start)
-      -- Normalised again so a hand-written buffer row with an odd bucket_start still names its hour.
+      -- Normalised again so a hand-written buffer row with an odd bucket_start still names its
+      -- hour; sorted so the recompute walks the readings index in order.
       select distinct patient_id, type, date_trunc('hour', bucket_start, 'UTC') from consumed
+      order by 1, 2, 3
       returning 1
     )
     select (select count(*) from consumed) as consumed, (select count(*) from work) as buckets`,
