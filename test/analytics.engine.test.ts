@@ -274,6 +274,49 @@ describe('writes racing a v2 run', () => {
   );
 });
 
+describe.each([1, 2] as const)('patient erased during a v%i run', (version) => {
+  it.runIf(TEST_DB === 'postgres')(
+    'the run waits for the erase, leaves the erased patient alone, and succeeds',
+    async () => {
+      const p = await newPatient(db);
+      const other = await newPatient(db);
+      await put(db, p, 'glucose', '2025-07-03T09:00:00Z', 90);
+      await runOk(db, version);
+      await put(db, p, 'glucose', '2025-07-03T09:30:00Z', 95); // changes a stored bucket
+      await put(db, p, 'glucose', '2025-07-03T10:30:00Z', 99); // and creates a new one
+      await put(db, other, 'glucose', '2025-07-03T10:30:00Z', 42);
+      const pool = database.pool;
+      if (!pool) throw new Error('no pool');
+      const eraser = await pool.connect();
+      try {
+        await eraser.query('begin');
+        await eraser.query('delete from patients where id = $1', [p]);
+        const running = runJob(db, version);
+        // Deterministic interleaving: commit the erase once the run is waiting for it.
+        for (let i = 0; ; i++) {
+          const waiting = await pool.query(
+            `select count(*)::int as n from pg_stat_activity
+             where datname = current_database() and wait_event_type = 'Lock'`,
+          );
+          if (waiting.rows[0]?.n > 0) break;
+          if (i > 300) throw new Error('the run never waited for the erase');
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        await eraser.query('commit');
+        const outcome = await running;
+        expect(outcome.ran && outcome.run.status).toBe('succeeded');
+      } finally {
+        eraser.release();
+      }
+      expect(await storedBuckets(db, [p])).toEqual([]);
+      expect(await storedBuckets(db, [other])).toEqual([
+        bucket(other, 'glucose', '2025-07-03T10:00:00Z', 42, 42, 42, 1),
+      ]);
+      expect(await bufferOf(db, [p, other])).toEqual([]);
+    },
+  );
+});
+
 describe('runs at the same time', () => {
   it('a second run while one holds the lock does nothing and records nothing', async () => {
     const p = await newPatient(db);

@@ -52,6 +52,11 @@ const UPSERT_SET = sql`
  * on the primary key), changed ones through ON CONFLICT DO UPDATE (one index probe each),
  * and vanished ones are deleted by the row address the full join just read, so no step
  * joins the whole store a second time.
+ *
+ * The patients whose buckets are written are key-share locked before any write (the
+ * inserts and upserts read `locked`), and buckets of a patient erased meanwhile are
+ * skipped: the erase's cascade owns those rows, so the run neither fails a foreign-key
+ * check nor deadlocks with the erase.
  */
 export async function recomputeAll(tx: DbOrTx, now: Date): Promise<EngineStats> {
   const computedAt = sql`${now.toISOString()}::timestamptz`;
@@ -73,14 +78,17 @@ export async function recomputeAll(tx: DbOrTx, now: Date): Promise<EngineStats> 
         on a.patient_id = g.patient_id and a.type = g.type and a.bucket_start = g.bucket_start
       where g.count is null or a.count is null
          or (a.min, a.max, a.sum, a.count) is distinct from (g.min, g.max, g.sum, g.count)
+    ), locked as (
+      select id from patients where id in (select patient_id from diff where count is not null) for key share
     ), ins as (
       insert into analytics (patient_id, type, bucket_start, min, max, sum, count, computed_at)
-      select patient_id, type, bucket_start, min, max, sum, count, ${computedAt} from diff where is_new
+      select patient_id, type, bucket_start, min, max, sum, count, ${computedAt} from diff
+      where is_new and patient_id in (select id from locked)
       returning 1
     ), upd as (
       insert into analytics (patient_id, type, bucket_start, min, max, sum, count, computed_at)
       select patient_id, type, bucket_start, min, max, sum, count, ${computedAt} from diff
-      where not is_new and count is not null
+      where not is_new and count is not null and patient_id in (select id from locked)
       on conflict (patient_id, type, bucket_start) do update ${UPSERT_SET}
       returning 1
     ), del as (
@@ -123,6 +131,16 @@ export async function applyBufferedChanges(tx: DbOrTx, now: Date, hooks: EngineH
   await hooks.afterConsume?.();
   if (buckets === 0) return { rowsConsumed: consumed, bucketsRecomputed: 0, upserted: 0, deleted: 0 };
 
+  // Key-share locks on the patients involved: an erase already under way finishes first
+  // (and the recompute below then sees its readings gone), a later one waits for this run.
+  // Without them, a new bucket's foreign-key check could meet a half-erased patient and
+  // fail the run, or deadlock with the erase's cascade.
+  await queryRows(
+    tx,
+    sql`select count(*) from (
+      select 1 from patients where id in (select patient_id from pg_temp.analytics_work) for key share
+    ) locked`,
+  );
   const [r] = await queryRows(
     tx,
     sql`
