@@ -9,9 +9,10 @@
  *   index range scan on (patient_id, type, timestamp).
  *
  * Both write only what differs: new buckets are inserted, changed ones updated, buckets
- * that lost all their readings deleted; identical rows are left alone.
+ * that lost all their readings deleted; identical rows are left alone (so `computed_at`
+ * says when a bucket's values last changed).
  */
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import { type DbOrTx, queryRows } from '../../db/database.js';
 
 /** What one engine pass did. */
@@ -34,68 +35,76 @@ export interface EngineHooks {
 
 const int = (v: unknown): number => Number(v ?? 0);
 
-/** Shared tail of both engines: rows to write come from `src` (key + aggregate, count 0 = empty bucket). */
-const UPSERT_SET = sql`
-  set min = excluded.min, max = excluded.max, sum = excluded.sum, count = excluded.count,
-      computed_at = excluded.computed_at
-  where (analytics.min, analytics.max, analytics.sum, analytics.count)
-        is distinct from (excluded.min, excluded.max, excluded.sum, excluded.count)`;
+/**
+ * Which buckets to write: a bucket's fresh aggregate `g` (all null when it has no readings)
+ * against its stored row `a` (all null when there is none). Equal rows, and buckets with
+ * neither readings nor a row, drop out.
+ */
+const DIFFERS = sql`(a.min, a.max, a.sum, a.count) is distinct from (g.min, g.max, g.sum, g.count)`;
+
+/**
+ * The write half both engines share, as CTEs over `diff` (key, fresh aggregate with a null
+ * count for an emptied bucket, `stored_at` = the stored row's address or null, `is_new`).
+ * New buckets go in with a plain INSERT: a duplicate could only come from an overlapping
+ * run, which the advisory lock excludes, and would abort this one on the primary key.
+ * Changed and emptied buckets are updated or deleted by the row address the diff read in
+ * this same statement (no second lookup, no join over the store); no one else updates
+ * analytics rows, and an erase of their patient cannot run meanwhile (see the locks).
+ * `writable` limits inserts and updates to patients the run has locked.
+ */
+function applyDiff(now: Date, writable: SQL): SQL {
+  const computedAt = sql`${now.toISOString()}::timestamptz`;
+  return sql`
+    ins as (
+      insert into analytics (patient_id, type, bucket_start, min, max, sum, count, computed_at)
+      select d.patient_id, d.type, d.bucket_start, d.min, d.max, d.sum, d.count, ${computedAt}
+      from diff d where d.is_new and d.count is not null and ${writable}
+      returning 1
+    ), upd as (
+      update analytics a
+      set min = d.min, max = d.max, sum = d.sum, count = d.count, computed_at = ${computedAt}
+      from diff d where a.ctid = d.stored_at and d.count is not null and ${writable}
+      returning 1
+    ), del as (
+      delete from analytics
+      where ctid = any (array(select stored_at from diff where count is null and stored_at is not null))
+      returning 1
+    )`;
+}
 
 /**
  * v1: recompute every bucket from `biometrics` in one statement (one snapshot). The
- * aggregate is compared with the stored rows through a full join, so only differing
- * buckets are written and vanished buckets deleted; the buffer rows this snapshot sees
- * describe changes the recompute already includes, so they are consumed here too.
+ * aggregate is full-joined with the stored rows, so only differing buckets are written and
+ * vanished buckets deleted; the buffer rows this snapshot sees describe changes the
+ * recompute already includes, so they are consumed here too.
  *
- * New buckets go in with a plain INSERT (no speculative insertion; a duplicate could only
- * come from an overlapping run, which the advisory lock excludes, and would abort this one
- * on the primary key), changed ones through ON CONFLICT DO UPDATE (one index probe each),
- * and vanished ones are deleted by the row address the full join just read, so no step
- * joins the whole store a second time.
- *
- * The patients whose buckets are written are key-share locked before any write (the
- * inserts and upserts read `locked`), and buckets of a patient erased meanwhile are
- * skipped: the erase's cascade owns those rows, so the run neither fails a foreign-key
- * check nor deadlocks with the erase.
+ * The patients whose buckets are inserted or updated are key-share locked before any write
+ * (the writes read `locked`), and a patient erased meanwhile is skipped: the erase's
+ * cascade owns those rows, so the run neither fails a foreign-key check nor deadlocks with
+ * the erase.
  */
 export async function recomputeAll(tx: DbOrTx, now: Date): Promise<EngineStats> {
-  const computedAt = sql`${now.toISOString()}::timestamptz`;
   const [r] = await queryRows(
     tx,
     sql`
     with consumed as (
       delete from biometrics_hourly returning 1
-    ), agg as (
+    ), g as (
       select patient_id, type, date_trunc('hour', timestamp, 'UTC') as bucket_start,
              min(value) as min, max(value) as max, sum(value) as sum, count(*)::int as count
       from biometrics
       group by 1, 2, 3
     ), diff as materialized (
-      select g.patient_id, g.type, g.bucket_start, g.min, g.max, g.sum, g.count,
-             a.ctid as stored_at, a.count is null as is_new
-      from agg g
+      select coalesce(g.patient_id, a.patient_id) as patient_id, coalesce(g.type, a.type) as type,
+             coalesce(g.bucket_start, a.bucket_start) as bucket_start,
+             g.min, g.max, g.sum, g.count, a.ctid as stored_at, a.count is null as is_new
+      from g
       full join analytics a
         on a.patient_id = g.patient_id and a.type = g.type and a.bucket_start = g.bucket_start
-      where g.count is null or a.count is null
-         or (a.min, a.max, a.sum, a.count) is distinct from (g.min, g.max, g.sum, g.count)
+      where ${DIFFERS}
     ), locked as (
       select id from patients where id in (select patient_id from diff where count is not null) for key share
-    ), ins as (
-      insert into analytics (patient_id, type, bucket_start, min, max, sum, count, computed_at)
-      select patient_id, type, bucket_start, min, max, sum, count, ${computedAt} from diff
-      where is_new and patient_id in (select id from locked)
-      returning 1
-    ), upd as (
-      insert into analytics (patient_id, type, bucket_start, min, max, sum, count, computed_at)
-      select patient_id, type, bucket_start, min, max, sum, count, ${computedAt} from diff
-      where not is_new and count is not null and patient_id in (select id from locked)
-      on conflict (patient_id, type, bucket_start) do update ${UPSERT_SET}
-      returning 1
-    ), del as (
-      delete from analytics
-      where ctid = any (array(select stored_at from diff where count is null))
-      returning 1
-    )
+    ), ${applyDiff(now, sql`d.patient_id in (select id from locked)`)}
     select (select count(*) from consumed) as consumed,
            (select count(*) from ins) + (select count(*) from upd) as upserted,
            (select count(*) from del) as deleted`,
@@ -144,28 +153,26 @@ export async function applyBufferedChanges(tx: DbOrTx, now: Date, hooks: EngineH
   const [r] = await queryRows(
     tx,
     sql`
-    with agg as (
+    with g as (
       select w.patient_id, w.type, w.bucket_start, s.min, s.max, s.sum, s.count
       from pg_temp.analytics_work w
       cross join lateral (
-        select min(b.value) as min, max(b.value) as max, sum(b.value) as sum, count(*)::int as count
+        select min(b.value) as min, max(b.value) as max, sum(b.value) as sum,
+               nullif(count(*), 0)::int as count
         from biometrics b
         where b.patient_id = w.patient_id and b.type = w.type
           and b.timestamp >= w.bucket_start and b.timestamp < w.bucket_start + interval '1 hour'
       ) s
-    ), up as (
-      insert into analytics (patient_id, type, bucket_start, min, max, sum, count, computed_at)
-      select patient_id, type, bucket_start, min, max, sum, count, ${now.toISOString()}::timestamptz
-      from agg where count > 0
-      on conflict (patient_id, type, bucket_start) do update ${UPSERT_SET}
-      returning 1
-    ), del as (
-      delete from analytics a using agg g
-      where g.count = 0
-        and a.patient_id = g.patient_id and a.type = g.type and a.bucket_start = g.bucket_start
-      returning 1
-    )
-    select (select count(*) from up) as upserted, (select count(*) from del) as deleted`,
+    ), diff as materialized (
+      select g.patient_id, g.type, g.bucket_start, g.min, g.max, g.sum, g.count,
+             a.ctid as stored_at, a.count is null as is_new
+      from g
+      left join analytics a
+        on a.patient_id = g.patient_id and a.type = g.type and a.bucket_start = g.bucket_start
+      where ${DIFFERS}
+    ), ${applyDiff(now, sql`true`)}
+    select (select count(*) from ins) + (select count(*) from upd) as upserted,
+           (select count(*) from del) as deleted`,
   );
   return { rowsConsumed: consumed, bucketsRecomputed: buckets, upserted: int(r?.upserted), deleted: int(r?.deleted) };
 }
