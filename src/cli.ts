@@ -18,6 +18,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: 'create, list and revoke API keys',
     load: async () => (await import('./cli/keys.command.js')).keysCommand,
   },
+  analytics: {
+    summary: 'run the analytics job once',
+    load: async () => (await import('./cli/analytics.command.js')).analyticsCommand,
+  },
 };
 
 function usage(): string {

@@ -9,6 +9,8 @@ import type { Config } from './config/config.js';
 import type { Database } from './db/database.js';
 import { withStartupLock } from './db/migrate.js';
 import { openMigratedDatabase } from './db/open.js';
+import { waitForAnalyticsIdle } from './modules/analytics/analytics.jobs.js';
+import { runStartupAnalytics, startAnalyticsScheduler } from './modules/analytics/analytics.scheduler.js';
 import type { Readiness } from './modules/health/health.routes.js';
 import { ensureBootstrapAdmin } from './modules/keys/keys.service.js';
 import { type AppMetrics, createAppMetrics } from './modules/metrics/metrics.registry.js';
@@ -52,8 +54,7 @@ async function startOn(config: Config, database: Database, instanceId: string): 
   const metrics = createAppMetrics({ database, version: APP_VERSION });
   const app = await buildApp({ config, database, instanceId, readiness, metrics });
   const log = app.log;
-  // Stopped in parallel with the HTTP drain. The analytics scheduler registers here once
-  // started, e.g. background.push({ name: 'analytics scheduler', stop: () => scheduler.stop() }).
+  // Stopped in parallel with the HTTP drain (the analytics scheduler registers here).
   const background: BackgroundTask[] = [];
 
   // Serialized across instances starting at once (the sample load belongs in here too).
@@ -74,6 +75,17 @@ async function startOn(config: Config, database: Database, instanceId: string): 
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `${scheme}://${shownHost}:${port}`;
+
+  // After the startup data load, so a first start already shows analytics.
+  if (config.analyticsSchedulerEnabled) {
+    const analyticsDeps = { db: database.db, log, now: () => new Date(), instanceId };
+    await runStartupAnalytics(analyticsDeps, config.analyticsVersion);
+    const scheduler = startAnalyticsScheduler(analyticsDeps, {
+      schedule: config.analyticsCronSchedule,
+      version: config.analyticsVersion,
+    });
+    background.push({ name: 'analytics scheduler', stop: () => scheduler.stop() });
+  }
 
   readiness.started = true;
   log.info(
@@ -98,6 +110,8 @@ async function startOn(config: Config, database: Database, instanceId: string): 
         ...background.map((task) => withTimeout(task.stop(), config.shutdownTimeoutMs, `${task.name} did not stop`)),
       ]);
       for (const r of results) if (r.status === 'rejected') log.error({ err: r.reason }, 'error while stopping');
+      // A run in flight (scheduled or requested) commits or rolls back before the database closes.
+      await waitForAnalyticsIdle(database.db);
       await database.close();
       log.info({ ms: Date.now() - started }, 'stopped');
     })();

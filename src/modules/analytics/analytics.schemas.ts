@@ -40,3 +40,61 @@ export const listAnalyticsSchema = {
   querystring: AnalyticsQuery,
   response: { 200: Type.Array(AnalyticsItem), ...errorResponses },
 };
+
+export const AnalyticsRunSchema = Type.Object(
+  {
+    id: Type.Integer(),
+    version: Type.Union([Type.Literal(1), Type.Literal(2)]),
+    trigger: Type.Union([Type.Literal('scheduled'), Type.Literal('manual'), Type.Literal('startup')]),
+    instance: Type.String({ description: 'The process that ran it' }),
+    status: Type.Union([Type.Literal('succeeded'), Type.Literal('failed')]),
+    started_at: Type.String({ format: 'date-time' }),
+    finished_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    buckets_touched: Type.Integer({ description: 'Analytics rows inserted, updated or deleted' }),
+    rows_consumed: Type.Integer({ description: 'Change-buffer rows consumed' }),
+    error: Type.Union([Type.String(), Type.Null()]),
+  },
+  { $id: 'AnalyticsRun' },
+);
+export type AnalyticsRunDto = Static<typeof AnalyticsRunSchema>;
+
+export const RunBody = Type.Object(
+  {
+    version: Type.Optional(
+      Type.Union([Type.Literal(1), Type.Literal(2)], {
+        description: '1 = recompute everything, 2 = apply the change buffer; default ANALYTICS_VERSION',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type RunBodyT = Static<typeof RunBody>;
+
+export const RunsQuery = Type.Object({
+  ...PageQuery,
+  size: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+});
+export type RunsQueryT = Static<typeof RunsQuery>;
+
+export const RunsPage = Type.Object({
+  page: Type.Integer(),
+  size: Type.Integer(),
+  total: Type.Integer(),
+  items: Type.Array(AnalyticsRunSchema),
+});
+
+export const runAnalyticsSchema = {
+  tags: ['analytics'],
+  summary: 'Run the analytics job now (admin)',
+  description:
+    'Runs one pass and answers with its record (status succeeded or failed). 409 when another run is in progress.',
+  body: RunBody,
+  response: { 200: AnalyticsRunSchema, 409: errorResponses[404], ...errorResponses },
+};
+
+export const listRunsSchema = {
+  tags: ['analytics'],
+  summary: 'Analytics job runs, newest first (admin)',
+  querystring: RunsQuery,
+  response: { 200: RunsPage, ...errorResponses },
+};

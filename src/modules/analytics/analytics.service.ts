@@ -3,10 +3,9 @@ import type { Db } from '../../db/database.js';
 import { NotFoundError, ValidationError } from '../../domain/errors.js';
 import type { ReadingType } from '../../domain/readings.js';
 import { parseTimestamp } from '../../domain/timestamps.js';
+import { bucketEndOf } from './analytics.buckets.js';
 import * as repo from './analytics.repository.js';
 import type { AnalyticsItemDto, AnalyticsQueryT, Stat } from './analytics.schemas.js';
-
-const HOUR_MS = 3_600_000;
 
 function parseMetric(metric: string): { type: ReadingType; stat: Stat } {
   const i = metric.lastIndexOf('_');
@@ -51,7 +50,7 @@ export async function listAnalytics(
       value: r.value,
       computed_at: r.computedAt.toISOString(),
       bucket_start: r.bucketStart.toISOString(),
-      bucket_end: new Date(r.bucketStart.getTime() + HOUR_MS).toISOString(),
+      bucket_end: bucketEndOf(r.bucketStart).toISOString(),
       count: r.count,
     })),
   };

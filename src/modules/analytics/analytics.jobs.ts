@@ -1,0 +1,143 @@
+/**
+ * The analytics job: one engine pass in one transaction, serialized across instances by a
+ * PostgreSQL advisory lock and within a process by an in-flight guard, recorded in
+ * `analytics_runs` atomically with its effect.
+ */
+import { sql } from 'drizzle-orm';
+import { type Db, queryRows } from '../../db/database.js';
+import { applyBufferedChanges, type EngineHooks, type EngineStats, recomputeAll } from './analytics.engine.js';
+import { type AnalyticsRunRow, insertRun, type RunTrigger } from './analytics.runs.repository.js';
+
+type LogFn = (obj: Record<string, unknown>, msg: string) => void;
+
+/** The logging the job needs (a pino or Fastify logger fits). Never given PHI. */
+export interface JobLog {
+  debug: LogFn;
+  info: LogFn;
+  warn: LogFn;
+  error: LogFn;
+}
+
+/** Explicit dependencies of the job (no Fastify, so the CLI and the scheduler reuse it). */
+export interface AnalyticsJobDeps {
+  db: Db;
+  log: JobLog;
+  now: () => Date;
+  /** Recorded on each run: which process ran it. */
+  instanceId: string;
+}
+
+export interface RunOptions {
+  version: 1 | 2;
+  trigger: RunTrigger;
+  /** Test seams. */
+  hooks?: EngineHooks & {
+    /** Called once the advisory lock is held, before the engine starts. */
+    onLocked?: () => Promise<void>;
+  };
+}
+
+/** A run happened (and was recorded), or another one held the lock and nothing was done. */
+export type JobOutcome = { ran: true; run: AnalyticsRunRow; stats?: EngineStats } | { ran: false; reason: 'busy' };
+
+/** Advisory lock key shared by every instance for analytics runs ("PPAN"). */
+export const ANALYTICS_LOCK_KEY = 0x5050414e;
+
+const MAX_ERROR_LENGTH = 500;
+
+/**
+ * Runs in flight per database handle. PGlite is one session, where advisory locks are
+ * re-entrant, so this guard is what stops overlapping runs there; on PostgreSQL it also
+ * saves a pool connection. Keyed by handle, so separate databases never interfere.
+ */
+const inFlight = new WeakMap<Db, Promise<JobOutcome>>();
+
+/** Resolves once no run is in flight on `db` (a run finishes or rolls back; none is cut off). */
+export async function waitForAnalyticsIdle(db: Db): Promise<void> {
+  for (let p = inFlight.get(db); p; p = inFlight.get(db)) {
+    await p.catch(() => undefined);
+  }
+}
+
+/** A message safe to store and show to admins: the database's own message, without SQL or parameters. */
+function describeError(err: unknown): string {
+  const cause = (err as { cause?: unknown })?.cause;
+  const base = cause instanceof Error ? cause : err instanceof Error ? err : new Error(String(err));
+  const code = (base as { code?: unknown }).code;
+  const text = typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? `${code}: ${base.message}` : base.message;
+  return text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH - 1)}…` : text;
+}
+
+/**
+ * Runs the analytics job once. Returns `{ ran: false }` without touching anything when
+ * another run holds the lock (in this process or any other instance). A failed run is
+ * rolled back entirely and recorded as `failed`; the function throws only when even that
+ * record cannot be written.
+ */
+export function runAnalyticsJob(deps: AnalyticsJobDeps, opts: RunOptions): Promise<JobOutcome> {
+  if (inFlight.has(deps.db)) {
+    deps.log.debug({ trigger: opts.trigger }, 'analytics run skipped: another run is in progress in this process');
+    return Promise.resolve({ ran: false, reason: 'busy' });
+  }
+  const p = execute(deps, opts).finally(() => inFlight.delete(deps.db));
+  inFlight.set(deps.db, p);
+  return p;
+}
+
+async function execute(deps: AnalyticsJobDeps, opts: RunOptions): Promise<JobOutcome> {
+  const { version, trigger } = opts;
+  const base = { version, trigger, instance: deps.instanceId };
+  const startedAt = deps.now();
+  const t0 = performance.now();
+  let stats: EngineStats | undefined;
+  try {
+    const run = await deps.db.transaction(async (tx) => {
+      // A full recompute may outlast the pool's per-statement timeout, which is meant for requests.
+      const [lock] = await queryRows(
+        tx,
+        sql`select set_config('statement_timeout', '0', true), pg_try_advisory_xact_lock(${ANALYTICS_LOCK_KEY}) as ok`,
+      );
+      if (lock?.ok !== true) return undefined;
+      await opts.hooks?.onLocked?.();
+      stats = version === 1 ? await recomputeAll(tx, startedAt) : await applyBufferedChanges(tx, startedAt, opts.hooks);
+      // Recorded in the same transaction: a succeeded record exists exactly when the work committed.
+      return insertRun(tx, {
+        ...base,
+        status: 'succeeded',
+        startedAt,
+        finishedAt: deps.now(),
+        bucketsTouched: stats.upserted + stats.deleted,
+        rowsConsumed: stats.rowsConsumed,
+        error: null,
+      });
+    });
+    if (!run) {
+      deps.log.debug({ trigger }, 'analytics run skipped: another instance holds the lock');
+      return { ran: false, reason: 'busy' };
+    }
+    deps.log.info(
+      { runId: run.id, version, trigger, ...stats, ms: Math.round(performance.now() - t0) },
+      'analytics run succeeded',
+    );
+    return { ran: true, run, ...(stats ? { stats } : {}) };
+  } catch (err) {
+    const error = describeError(err);
+    deps.log.error({ version, trigger, error }, 'analytics run failed and was rolled back');
+    let run: AnalyticsRunRow;
+    try {
+      run = await insertRun(deps.db, {
+        ...base,
+        status: 'failed',
+        startedAt,
+        finishedAt: deps.now(),
+        bucketsTouched: 0,
+        rowsConsumed: 0,
+        error,
+      });
+    } catch {
+      // The database itself is unreachable: report the original failure.
+      throw err;
+    }
+    return { ran: true, run };
+  }
+}
