@@ -21,7 +21,13 @@ async function openQuery(): Promise<{ query: Query; close(): Promise<void> }> {
   if (url) {
     const { default: pg } = await import('pg');
     pg.types.setTypeParser(20, (v: string) => Number(v));
-    const pool = new pg.Pool({ connectionString: url, max: Number(process.env.BASELINE_POOL_MAX ?? 10) });
+    // Same pool size and idle timeout as the application; named so the bench can find its backends.
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: Number(process.env.BASELINE_POOL_MAX ?? 10),
+      idleTimeoutMillis: 30_000,
+      application_name: 'patientpulse-bench-baseline',
+    });
     return { query: async (text, params) => (await pool.query(text, params)).rows, close: () => pool.end() };
   }
   const dir = process.env.BASELINE_PGLITE_DIR;

@@ -142,7 +142,7 @@ async function main(): Promise<number> {
     md,
   );
   ctx.log(
-    `results: ${path.relative(ROOT, file)}, bench/results/latest.md (${((Date.now() - t0) / 1000).toFixed(0)} s)`,
+    `results: ${path.relative(ROOT, file)}, bench/results/latest${options.quick ? '-quick' : ''}.md (${((Date.now() - t0) / 1000).toFixed(0)} s)`,
   );
   return failed ? 1 : 0;
 }

@@ -11,6 +11,8 @@ export interface ProfileSummary {
   totalMs: number;
   top: { name: string; where: string; selfPct: number }[];
   byArea: { area: string; selfPct: number }[];
+  /** Self time charged to the nearest frame outside Node and V8 (who caused the work). */
+  byCaller: { area: string; selfPct: number }[];
 }
 
 interface Fixture {

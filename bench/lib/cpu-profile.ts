@@ -11,6 +11,7 @@ interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
   hitCount?: number;
+  children?: number[];
 }
 
 interface Profile {
@@ -46,8 +47,13 @@ function shortWhere(url: string, line: number): string {
   return `${p}:${line + 1}`;
 }
 
-/** Summary of the newest profile in `dir`, or undefined when there is none. */
-export function summarizeProfile(dir: string, label: string, topN = 15): ProfileSummary | undefined {
+const RUNTIME_AREAS = new Set(['node internals', 'native', 'program (native)', 'gc', 'other']);
+
+/**
+ * Summary of the newest profile in `dir`, or undefined when there is none. Samples in
+ * the first `skipMs` (process start-up) are left out.
+ */
+export function summarizeProfile(dir: string, label: string, skipMs = 0, topN = 15): ProfileSummary | undefined {
   const files = readdirSync(dir)
     .filter((f) => f.endsWith('.cpuprofile'))
     .map((f) => path.join(dir, f))
@@ -56,11 +62,28 @@ export function summarizeProfile(dir: string, label: string, topN = 15): Profile
   if (!file) return undefined;
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const selfUs = new Map<number, number>();
+  let clock = 0;
   for (let i = 0; i < profile.samples.length; i++) {
+    const dt = profile.timeDeltas[i] ?? 0;
+    clock += dt;
+    if (clock < skipMs * 1000) continue;
     const id = profile.samples[i] as number;
-    selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+    selfUs.set(id, (selfUs.get(id) ?? 0) + dt);
   }
+  /** The nearest caller outside Node and V8: who asked for this native or runtime work. */
+  const responsible = (id: number): string => {
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const f = byId.get(cur)?.callFrame;
+      if (!f) break;
+      const a = areaOf(f.url, f.functionName);
+      if (!RUNTIME_AREAS.has(a)) return a;
+    }
+    return 'node internals';
+  };
+  const byCaller = new Map<string, number>();
   let total = 0;
   let idle = 0;
   const byFn = new Map<string, { name: string; where: string; us: number }>();
@@ -80,6 +103,8 @@ export function summarizeProfile(dir: string, label: string, topN = 15): Profile
     e.us += us;
     byFn.set(key, e);
     byArea.set(area, (byArea.get(area) ?? 0) + us);
+    const who = area === 'gc' ? 'gc' : responsible(id);
+    byCaller.set(who, (byCaller.get(who) ?? 0) + us);
   }
   // Percentages of busy time: idle is waiting for the database or the network.
   const busy = Math.max(1, total - idle);
@@ -94,14 +119,19 @@ export function summarizeProfile(dir: string, label: string, topN = 15): Profile
     byArea: [...byArea.entries()]
       .sort((a, b) => b[1] - a[1])
       .map(([area, us]) => ({ area, selfPct: (100 * us) / busy })),
+    byCaller: [...byCaller.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .map(([area, us]) => ({ area, selfPct: (100 * us) / busy })),
   };
 }
 
 /** Text rendering of a summary. */
 export function formatProfile(s: ProfileSummary): string {
-  const lines = [`CPU profile: ${s.label} (${(s.totalMs / 1000).toFixed(1)} s busy; ${s.file})`];
+  const lines = [`CPU profile: ${s.label} (${(s.totalMs / 1000).toFixed(1)} s busy after start-up; ${s.file})`];
   lines.push('  self time by area:');
   for (const a of s.byArea.slice(0, 12)) lines.push(`    ${a.selfPct.toFixed(1).padStart(5)}%  ${a.area}`);
+  lines.push('  time by responsible package (Node and native work charged to the nearest caller outside Node):');
+  for (const a of s.byCaller.slice(0, 12)) lines.push(`    ${a.selfPct.toFixed(1).padStart(5)}%  ${a.area}`);
   lines.push('  hottest functions (self time):');
   for (const t of s.top) lines.push(`    ${t.selfPct.toFixed(1).padStart(5)}%  ${t.name}  ${t.where}`);
   return lines.join('\n');

@@ -6,6 +6,7 @@ import { cpSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { BenchContext } from './context.js';
 import { summarizeProfile } from './cpu-profile.js';
+import { type CpuSampler, cpuSampler } from './cpu-usage.js';
 import { createScratchDb } from './scratch-db.js';
 import { cohort, insertPatients, insertReadings } from './seed.js';
 import { declaredRoutes, type RunningServer, startAppServer, startBaselineServer } from './servers.js';
@@ -25,6 +26,8 @@ export interface HttpFixture {
   routes: Set<string> | null;
   /** SQL access to the same database (PostgreSQL only; PGlite belongs to the server). */
   databaseUrl?: string;
+  /** CPU samplers of each side (server process and, on PostgreSQL, its backends). */
+  cpu: { app: CpuSampler; baseline: CpuSampler };
 }
 
 /** Newest reading of the seeded data; bench writes go to later timestamps. */
@@ -128,13 +131,24 @@ async function createHttpFixture(
     closers.push(async () => {
       await app.stop();
       if (profileDir) {
-        const summary = summarizeProfile(profileDir, `app server, ${db}`);
+        const summary = summarizeProfile(profileDir, `app server, ${db}`, app.readyMs);
         if (summary) ctx.profiles.push(summary);
       }
     });
     closers.push(() => baseline.stop());
 
     ctx.log(`[http ${db}] servers ready (${since()})`);
+    const cpu = {
+      app: await cpuSampler(app.pid, databaseUrl ? { url: databaseUrl, appNameLike: 'patientpulse-api-%' } : undefined),
+      baseline: await cpuSampler(
+        baseline.pid,
+        databaseUrl ? { url: databaseUrl, appNameLike: 'patientpulse-bench-baseline' } : undefined,
+      ),
+    };
+    closers.push(async () => {
+      await cpu.app.close();
+      await cpu.baseline.close();
+    });
     // Authentication must work before any number means anything.
     const probe = await fetch(`${app.url}/api/v1/patients?size=1`, {
       headers: { authorization: `Bearer ${ctx.adminKey}` },
@@ -149,6 +163,7 @@ async function createHttpFixture(
       patientEmails: patients.map((p) => p.email.trim().toLowerCase()),
       histories,
       routes: await declaredRoutes(app.url),
+      cpu,
       ...(databaseUrl ? { databaseUrl } : {}),
     };
     return { value, close };

@@ -4,6 +4,7 @@
  * machine noise, and the medians per side are compared.
  */
 import autocannon from 'autocannon';
+import { type CpuSampler, cpuDelta } from './cpu-usage.js';
 
 export interface RequestPlan {
   method: 'GET' | 'POST';
@@ -24,6 +25,9 @@ export interface LoadResult {
   errors: number;
   requests: number;
   statuses: Record<string, number>;
+  /** CPU milliseconds per completed request: the server process, and its database backends. */
+  cpuServerMs: number | null;
+  cpuDbMs: number | null;
 }
 
 export interface LoadOptions {
@@ -68,6 +72,25 @@ export async function runLoad(url: string, plan: RequestPlan, o: LoadOptions): P
     errors: result.errors + result.non2xx,
     requests: ok + result.non2xx,
     statuses,
+    cpuServerMs: null,
+    cpuDbMs: null,
+  };
+}
+
+/** `runLoad` with the CPU the side spent per successful request. */
+async function measuredLoad(s: Side, o: LoadOptions): Promise<LoadResult> {
+  const before = s.cpu ? await s.cpu.snapshot() : undefined;
+  const r = await runLoad(s.url, s.plan, o);
+  if (!s.cpu || !before) return r;
+  const d = cpuDelta(before, await s.cpu.snapshot());
+  // Requests still in flight when the run stops did work too; with 32 connections and
+  // hundreds of completed requests that overstates the per-request cost by a few percent.
+  const done = r.requests;
+  if (done === 0) return r;
+  return {
+    ...r,
+    cpuServerMs: d.server !== null ? d.server / done : null,
+    cpuDbMs: d.db !== null ? d.db / done : null,
   };
 }
 
@@ -90,19 +113,45 @@ export function medianResult(runs: LoadResult[]): LoadResult {
     errors: runs.reduce((a, r) => a + r.errors, 0),
     requests: runs.reduce((a, r) => a + r.requests, 0),
     statuses,
+    cpuServerMs: medianOrNull(runs.map((r) => r.cpuServerMs)),
+    cpuDbMs: medianOrNull(runs.map((r) => r.cpuDbMs)),
   };
+}
+
+function medianOrNull(xs: (number | null)[]): number | null {
+  const v = xs.filter((x): x is number => x !== null);
+  return v.length ? median(v) : null;
 }
 
 export interface Side {
   label: string;
   url: string;
   plan: RequestPlan;
+  /** Samples the CPU of the side's server (and database backends), when available. */
+  cpu?: CpuSampler;
 }
 
 export interface AlternateOptions extends LoadOptions {
   rounds: number;
+  /** Warm-up chunk length; chunks repeat until `warmupRequests` are done or the cap is hit. */
   warmupSeconds: number;
+  /**
+   * Requests each side serves before measuring. The JIT optimizes by invocation count,
+   * not by time: on a busy machine a fixed warm-up time leaves the slower side colder.
+   */
+  warmupRequests: number;
+  warmupCapSeconds: number;
   log: (msg: string) => void;
+}
+
+async function warmUp(s: Side, o: AlternateOptions): Promise<void> {
+  if (o.warmupSeconds <= 0) return;
+  const target = Math.max(1, Math.ceil(o.warmupRequests / Math.max(1, s.plan.unitsPerRequest / 10)));
+  const started = Date.now();
+  let done = 0;
+  do {
+    done += (await runLoad(s.url, s.plan, { ...o, duration: o.warmupSeconds })).requests;
+  } while (done < target && Date.now() - started < o.warmupCapSeconds * 1000);
 }
 
 /**
@@ -113,13 +162,11 @@ export async function alternate(
   sides: Side[],
   o: AlternateOptions,
 ): Promise<Record<string, { median: LoadResult; runs: LoadResult[] }>> {
-  for (const s of sides) {
-    if (o.warmupSeconds > 0) await runLoad(s.url, s.plan, { ...o, duration: o.warmupSeconds });
-  }
+  for (const s of sides) await warmUp(s, o);
   const runs: Record<string, LoadResult[]> = Object.fromEntries(sides.map((s) => [s.label, []]));
   for (let round = 1; round <= o.rounds; round++) {
     for (const s of sides) {
-      const r = await runLoad(s.url, s.plan, o);
+      const r = await measuredLoad(s, o);
       runs[s.label]?.push(r);
       o.log(
         `    round ${round}/${o.rounds} ${s.label.padEnd(8)} ${r.rps.toFixed(0).padStart(6)} req/s` +

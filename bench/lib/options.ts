@@ -43,6 +43,9 @@ export interface Sizes {
   /** Readings per patient for the history-length scaling scenario. */
   scalingHistories: number[];
   warmupSeconds: number;
+  /** Requests per side before measuring (0: one warm-up chunk only), and the time cap. */
+  warmupRequests: number;
+  warmupCapSeconds: number;
 }
 
 export const USAGE = `usage: npm run bench -- [options]
@@ -148,6 +151,8 @@ export function sizesFor(o: Pick<BenchOptions, 'quick' | 'scale'>): Sizes {
       analyticsChanges: s(1_000, 10),
       scalingHistories: [s(1_000, 8), s(10_000, 8), s(100_000, 8)],
       warmupSeconds: 1,
+      warmupRequests: 0,
+      warmupCapSeconds: 1,
     };
   }
   return {
@@ -161,5 +166,7 @@ export function sizesFor(o: Pick<BenchOptions, 'quick' | 'scale'>): Sizes {
     analyticsChanges: s(10_000, 10),
     scalingHistories: [s(1_000, 8), s(10_000, 8), s(100_000, 8)],
     warmupSeconds: 2,
+    warmupRequests: 5_000,
+    warmupCapSeconds: 60,
   };
 }

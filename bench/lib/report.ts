@@ -99,15 +99,20 @@ export interface ResultFile {
   profiles: ProfileSummary[];
 }
 
-/** Writes results/<timestamp>.json, latest.json and latest.md; returns the JSON path. */
+/**
+ * Writes results/<timestamp>.json, latest.json and latest.md; returns the JSON path.
+ * Quick (smoke) runs write `-quick` files, so CI never overwrites the committed table.
+ */
 export function writeResults(dir: string, file: ResultFile, md: string): string {
   mkdirSync(dir, { recursive: true });
+  const suffix = file.options.quick ? '-quick' : '';
   const stamp = file.startedAt.replace(/[:.]/g, '-');
-  const json = `${JSON.stringify({ ...file, options: { ...file.options, adminUrl: file.options.adminUrl ? 'set' : undefined } }, null, 2)}\n`;
-  const target = path.join(dir, `${stamp}.json`);
+  const safe = { ...file, options: { ...file.options, adminUrl: file.options.adminUrl ? 'set' : undefined } };
+  const json = `${JSON.stringify(safe, null, 2)}\n`;
+  const target = path.join(dir, `${stamp}${suffix}.json`);
   writeFileSync(target, json);
-  writeFileSync(path.join(dir, 'latest.json'), json);
-  writeFileSync(path.join(dir, 'latest.md'), md);
+  writeFileSync(path.join(dir, `latest${suffix}.json`), json);
+  writeFileSync(path.join(dir, `latest${suffix}.md`), md);
   return target;
 }
 

@@ -13,6 +13,8 @@ export interface RunningServer {
   url: string;
   pid: number;
   logFile: string;
+  /** Milliseconds from spawn to ready (start-up, left out of CPU profiles). */
+  readyMs: number;
   stop(): Promise<void>;
 }
 
@@ -122,8 +124,10 @@ export async function startAppServer(o: AppServerOptions): Promise<RunningServer
     detached: true,
   });
   const url = `http://127.0.0.1:${port}`;
+  const t0 = Date.now();
   await waitReady(url, child, o.logFile, 120_000);
-  return { label: 'app', url, pid: child.pid ?? 0, logFile: o.logFile, stop: stopper(child) };
+  const readyMs = Date.now() - t0;
+  return { label: 'app', url, pid: child.pid ?? 0, logFile: o.logFile, readyMs, stop: stopper(child) };
 }
 
 export interface BaselineServerOptions {
@@ -152,8 +156,10 @@ export async function startBaselineServer(o: BaselineServerOptions): Promise<Run
     detached: true,
   });
   const url = `http://127.0.0.1:${port}`;
+  const t0 = Date.now();
   await waitReady(url, child, o.logFile, 120_000);
-  return { label: 'baseline', url, pid: child.pid ?? 0, logFile: o.logFile, stop: stopper(child) };
+  const readyMs = Date.now() - t0;
+  return { label: 'baseline', url, pid: child.pid ?? 0, logFile: o.logFile, readyMs, stop: stopper(child) };
 }
 
 /** Routes the running build declares in its OpenAPI document ("POST /api/v1/..."), or null. */

@@ -164,6 +164,39 @@ export function endpointRows(
     measuredRow({ ...common, metric: 'p50 latency', unit: 'ms', value: app.p50, baseline: base.p50 }, q),
     measuredRow({ ...common, metric: 'p99 latency', unit: 'ms', value: app.p99, baseline: base.p99 }, q),
   ];
+  const total = (r: LoadResult) => (r.cpuServerMs ?? 0) + (r.cpuDbMs ?? 0);
+  if (app.cpuServerMs !== null && base.cpuServerMs !== null) {
+    rows.push(
+      measuredRow(
+        { ...common, metric: 'CPU/request, server', unit: 'ms', value: app.cpuServerMs, baseline: base.cpuServerMs },
+        q,
+      ),
+    );
+    if (app.cpuDbMs !== null && base.cpuDbMs !== null) {
+      rows.push(
+        measuredRow(
+          { ...common, metric: 'CPU/request, database', unit: 'ms', value: app.cpuDbMs, baseline: base.cpuDbMs },
+          q,
+        ),
+      );
+    }
+    const ratio = total(app) > 0 ? total(base) / total(app) : null;
+    rows.push(
+      measuredRow(
+        {
+          ...common,
+          metric: 'CPU/request, total',
+          unit: 'ms',
+          value: total(app),
+          baseline: total(base),
+          ...(ratio !== null
+            ? { note: `baseline/app = ${ratio.toFixed(2)}: the req/s ratio to expect when CPU is the limit` }
+            : {}),
+        },
+        q,
+      ),
+    );
+  }
   const note = statusNote(app) ?? statusNote(base);
   // Errors are a correctness matter, judged even in quick mode.
   rows.push(
@@ -221,14 +254,16 @@ function makeScenario(spec: EndpointSpec): Scenario {
       await probe(fx.baseline.url, basePlan, ctx.adminKey, 'the baseline');
       const res = await alternate(
         [
-          { label: 'app', url: fx.app.url, plan: appPlan },
-          { label: 'baseline', url: fx.baseline.url, plan: basePlan },
+          { label: 'app', url: fx.app.url, plan: appPlan, cpu: fx.cpu.app },
+          { label: 'baseline', url: fx.baseline.url, plan: basePlan, cpu: fx.cpu.baseline },
         ],
         {
           connections: ctx.options.connections,
           duration: ctx.options.duration,
           rounds: ctx.options.rounds,
           warmupSeconds: ctx.sizes.warmupSeconds,
+          warmupRequests: ctx.sizes.warmupRequests,
+          warmupCapSeconds: ctx.sizes.warmupCapSeconds,
           apiKey: ctx.adminKey,
           log: (m) => ctx.log(m),
         },

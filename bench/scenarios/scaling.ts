@@ -50,12 +50,19 @@ async function run(ctx: BenchContext, db: DbKind): Promise<ResultRow[]> {
     unitsPerRequest: 1,
     next: () => ({ path: `/api/v1/biometrics?patient_id=${patientId}&size=20` }),
   });
-  const sides = fx.histories.map((h) => ({ label: `${fmt(h.readings)}`, url: fx.app.url, plan: planFor(h.patientId) }));
+  const sides = fx.histories.map((h) => ({
+    label: `${fmt(h.readings)}`,
+    url: fx.app.url,
+    plan: planFor(h.patientId),
+    cpu: fx.cpu.app,
+  }));
   const res = await alternate(sides, {
     connections: ctx.options.connections,
     duration: ctx.options.duration,
     rounds: ctx.options.rounds,
     warmupSeconds: ctx.sizes.warmupSeconds,
+    warmupRequests: ctx.sizes.warmupRequests,
+    warmupCapSeconds: ctx.sizes.warmupCapSeconds,
     apiKey: ctx.adminKey,
     log: (m) => ctx.log(m),
   });
@@ -96,6 +103,22 @@ async function run(ctx: BenchContext, db: DbKind): Promise<ResultRow[]> {
         ctx.quick,
       ),
     );
+    if (m.cpuDbMs !== null) {
+      rows.push(
+        measuredRow(
+          {
+            scenario: NAME,
+            db,
+            metric: `database CPU/request @${fmt(h.readings)} readings`,
+            unit: 'ms',
+            value: m.cpuDbMs,
+            baseline: isRef ? null : ref.cpuDbMs,
+            baselineLabel: label,
+          },
+          ctx.quick,
+        ),
+      );
+    }
   }
   if (fx.databaseUrl) {
     for (const h of fx.histories) {
