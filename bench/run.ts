@@ -144,6 +144,8 @@ async function main(): Promise<number> {
   ctx.log(
     `results: ${path.relative(ROOT, file)}, bench/results/latest${options.quick ? '-quick' : ''}.md (${((Date.now() - t0) / 1000).toFixed(0)} s)`,
   );
+  // A smoke run fails on what it can judge: scenario errors and failed HTTP requests.
+  if (options.quick && ctx.results.some((r) => r.verdict === 'MISS')) failed = true;
   return failed ? 1 : 0;
 }
 

@@ -10,7 +10,7 @@ import { type CpuSampler, cpuSampler } from './cpu-usage.js';
 import { createScratchDb } from './scratch-db.js';
 import { cohort, insertPatients, insertReadings } from './seed.js';
 import { declaredRoutes, type RunningServer, startAppServer, startBaselineServer } from './servers.js';
-import { openSql } from './sql.js';
+import { freshPgliteDir, openSql } from './sql.js';
 import type { DbKind } from './types.js';
 
 export interface HttpFixture {
@@ -67,7 +67,7 @@ async function createHttpFixture(
       if (!ctx.options.keep) closers.push(() => scratch.drop());
       databaseUrl = scratch.url;
     } else {
-      dataDir = ctx.dir('pglite-http-app');
+      dataDir = await freshPgliteDir(ctx, 'pglite-http-app');
     }
     const sql = await openSql(
       db === 'postgres'

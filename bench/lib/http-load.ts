@@ -77,16 +77,40 @@ export async function runLoad(url: string, plan: RequestPlan, o: LoadOptions): P
   };
 }
 
-/** `runLoad` with the CPU the side spent per successful request. */
+/**
+ * Waits until the server has worked off what the load left in flight: autocannon stops
+ * at the deadline, but the server still finishes the requests it had accepted. One more
+ * request of the same kind queues behind them; its answer means the backlog is gone, so
+ * the next run (often the other side's) starts on an idle machine.
+ */
+export async function drain(s: Side, apiKey: string): Promise<void> {
+  const r = s.plan.next();
+  const headers: Record<string, string> = { authorization: `Bearer ${apiKey}` };
+  if (r.body !== undefined) headers['content-type'] = r.contentType ?? 'application/json';
+  try {
+    const res = await fetch(`${s.url}${r.path}`, {
+      method: s.plan.method,
+      headers,
+      body: r.body ?? null,
+      signal: AbortSignal.timeout(300_000),
+    });
+    await res.arrayBuffer();
+  } catch {
+    // a failed probe only means we did not wait; the measurement itself counts errors
+  }
+}
+
+/** `runLoad`, drained, with the CPU the side spent per request. */
 async function measuredLoad(s: Side, o: LoadOptions): Promise<LoadResult> {
   const before = s.cpu ? await s.cpu.snapshot() : undefined;
   const r = await runLoad(s.url, s.plan, o);
+  await drain(s, o.apiKey);
   if (!s.cpu || !before) return r;
   const d = cpuDelta(before, await s.cpu.snapshot());
-  // Requests still in flight when the run stops did work too; with 32 connections and
-  // hundreds of completed requests that overstates the per-request cost by a few percent.
-  const done = r.requests;
-  if (done === 0) return r;
+  // The CPU covers the completed requests, the ones in flight at the deadline (one per
+  // connection, finished during the drain) and the drain request.
+  const done = r.requests + o.connections + 1;
+  if (r.requests === 0) return r;
   return {
     ...r,
     cpuServerMs: d.server !== null ? d.server / done : null,
@@ -151,6 +175,7 @@ async function warmUp(s: Side, o: AlternateOptions): Promise<void> {
   let done = 0;
   do {
     done += (await runLoad(s.url, s.plan, { ...o, duration: o.warmupSeconds })).requests;
+    await drain(s, o.apiKey);
   } while (done < target && Date.now() - started < o.warmupCapSeconds * 1000);
 }
 

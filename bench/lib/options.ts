@@ -149,7 +149,7 @@ export function sizesFor(o: Pick<BenchOptions, 'quick' | 'scale'>): Sizes {
       analyticsReadings: s(100_000, 1_000),
       analyticsPatients: s(100, 4),
       analyticsChanges: s(1_000, 10),
-      scalingHistories: [s(1_000, 8), s(10_000, 8), s(100_000, 8)],
+      scalingHistories: [s(100, 8), s(1_000, 8), s(10_000, 8)],
       warmupSeconds: 1,
       warmupRequests: 0,
       warmupCapSeconds: 1,

@@ -19,7 +19,7 @@ import {
 import { atLeast, atMost, measuredRow, skippedRow, valueAtMost } from '../lib/rows.js';
 import { createScratchDb } from '../lib/scratch-db.js';
 import { cohort, insertPatients } from '../lib/seed.js';
-import { openSql, type Sql } from '../lib/sql.js';
+import { freshPgliteDir, openSql, type Sql } from '../lib/sql.js';
 import type { DbKind, ResultRow, Scenario } from '../lib/types.js';
 
 const NAME = 'load';
@@ -52,7 +52,7 @@ async function openLoadDb(ctx: BenchContext, db: DbKind): Promise<LoadDb> {
       },
     };
   }
-  const dataDir = ctx.dir('pglite-load');
+  const dataDir = await freshPgliteDir(ctx, 'pglite-load');
   return {
     db,
     dataDir,
@@ -107,10 +107,9 @@ async function run(ctx: BenchContext, db: DbKind): Promise<ResultRow[]> {
   const patients = ctx.sizes.loadPatients;
   const logs = ctx.dir('logs');
   ctx.log(`[load ${db}] ${rows.toLocaleString('en-US')} CSV rows, ${patients} patients`);
-  const full = await loadFiles(ctx, rows, patients);
-  const quarter = await loadFiles(ctx, Math.max(1, Math.round(rows / 4)), patients);
-
   const etlAvailable = await scriptSucceeds('etl', ['--help'], path.join(logs, 'etl-help.log'));
+  const full = await loadFiles(ctx, rows, patients);
+  const quarter = etlAvailable ? await loadFiles(ctx, Math.max(1, Math.round(rows / 4)), patients) : undefined;
   const copyAvailable = db === 'pglite' || onPath('psql');
   const ldb = await openLoadDb(ctx, db);
   try {
@@ -158,7 +157,7 @@ async function run(ctx: BenchContext, db: DbKind): Promise<ResultRow[]> {
       }
     }
     let quarterRun: TimedResult | undefined;
-    if (etlAvailable) {
+    if (quarter) {
       await reset(ldb, ['biometrics', 'biometrics_hourly']);
       ctx.log('  etl on the quarter-size file (memory check)');
       quarterRun = check(

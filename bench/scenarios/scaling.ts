@@ -146,7 +146,7 @@ async function run(ctx: BenchContext, db: DbKind): Promise<ResultRow[]> {
 export const scalingScenario: Scenario = {
   name: NAME,
   group: 'http',
-  title: 'History page cost at 1,000 / 10,000 / 100,000 readings per patient',
+  title: 'History page cost by history length (1,000 / 10,000 / 100,000 readings per patient)',
   dbs: (selected) => (selected.includes('postgres') ? ['postgres'] : selected),
   fixtures: (db) => [httpFixtureKey(db)],
   run,
