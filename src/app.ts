@@ -4,20 +4,24 @@
  */
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { Logger } from 'pino';
+import type { DestinationStream, Logger } from 'pino';
 import type { Config } from './config/config.js';
 import type { Database } from './db/database.js';
-import audit, { auditEventFor } from './http/plugins/audit.js';
+import audit from './http/plugins/audit.js';
 import auth from './http/plugins/auth.js';
 import docs from './http/plugins/docs.js';
+import inputGuard from './http/plugins/input-guard.js';
 import problem from './http/plugins/problem.js';
 import security from './http/plugins/security.js';
 import { buildServerOptions, buildValidatorCompiler } from './http/server-options.js';
 import type { AppDeps } from './http/types.js';
 import { analyticsRoutes } from './modules/analytics/analytics.routes.js';
-import { insertAuditEvents } from './modules/audit/audit.repository.js';
+import { auditRoutes } from './modules/audit/audit.routes.js';
+import { AuditWriter } from './modules/audit/audit.writer.js';
 import { biometricsRoutes } from './modules/biometrics/biometrics.routes.js';
 import { healthRoutes, type Readiness } from './modules/health/health.routes.js';
+import { KeyCache } from './modules/keys/keys.cache.js';
+import { keysRoutes } from './modules/keys/keys.routes.js';
 import { patientsRoutes } from './modules/patients/patients.routes.js';
 import { APP_VERSION } from './version.js';
 
@@ -28,11 +32,13 @@ export interface BuildAppOptions {
   instanceId?: string;
   /** Shared with the server process, which flips it during startup and shutdown. */
   readiness?: Readiness;
+  /** Log destination instead of stdout (tests capture the logs with it). */
+  logStream?: DestinationStream;
 }
 
 /** Builds (but does not start) the HTTP application. */
 export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> {
-  const app = Fastify(buildServerOptions(opts.config));
+  const app = Fastify(buildServerOptions(opts.config, opts.logStream ? { logStream: opts.logStream } : {}));
   app.setValidatorCompiler(buildValidatorCompiler());
   const deps: AppDeps = {
     config: opts.config,
@@ -47,12 +53,21 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(problem);
   await app.register(security, { corsOrigins: opts.config.corsOrigins });
   await app.register(docs, { version: APP_VERSION });
-  await app.register(audit, { db });
+  const auditWriter = new AuditWriter(db);
+  const keyCache = new KeyCache(opts.config.keyCacheTtlMs);
+  app.addHook('onClose', () => auditWriter.drain());
+  await app.register(audit, { writer: auditWriter, now: deps.now });
   await app.register(auth, {
     db,
     now: deps.now,
-    onDenied: (request, status) => insertAuditEvents(db, [auditEventFor(request, status)]),
+    keyCache,
+    limits: {
+      perKeyPerMinute: opts.config.rateLimitPerKeyPerMinute,
+      perIpPerMinute: opts.config.rateLimitPerIpPerMinute,
+      authFailuresPerIpPerMinute: opts.config.authFailuresPerIpPerMinute,
+    },
   });
+  await app.register(inputGuard);
 
   await app.register(healthRoutes, { deps, readiness });
   await app.register(
@@ -60,6 +75,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
       await api.register(patientsRoutes, { deps });
       await api.register(biometricsRoutes, { deps });
       await api.register(analyticsRoutes, { deps });
+      await api.register(keysRoutes, { deps, keyCache });
+      await api.register(auditRoutes, { deps });
     },
     { prefix: '/api/v1' },
   );

@@ -38,7 +38,13 @@ export interface Config {
   rateLimitPerKeyPerMinute: number;
   rateLimitPerIpPerMinute: number;
   authFailuresPerIpPerMinute: number;
-  trustProxy: boolean;
+  /**
+   * Which proxies to trust for X-Forwarded-For: false (none), true (any), or a
+   * comma-separated list of proxy addresses/CIDRs (Fastify's `trustProxy`).
+   */
+  trustProxy: boolean | string;
+  /** How long a verified API key is cached in memory; 0 disables the cache. */
+  keyCacheTtlMs: number;
   corsOrigins: string[];
   metricsPublic: boolean;
   tlsCertFile: string | undefined;
@@ -82,6 +88,18 @@ function int(env: Env, name: string, def: number, min: number, max: number): num
   const n = Number(v);
   if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max} (got ${n})`);
   return n;
+}
+
+function trustProxySetting(env: Env, name: string): boolean | string {
+  const v = str(env, name);
+  if (v === undefined) return false;
+  const lower = v.toLowerCase();
+  if (lower === 'false' || lower === '0') return false;
+  if (lower === 'true' || lower === '1') return true;
+  const parts = v.split(',').map((s) => s.trim());
+  const named = ['loopback', 'linklocal', 'uniquelocal'];
+  if (parts.every((p) => /^[0-9a-fA-F.:]+(?:\/\d{1,3})?$/.test(p) || named.includes(p))) return parts.join(',');
+  throw new ConfigError(name, `must be true, false or a list of proxy addresses/CIDRs (got "${v}")`);
 }
 
 function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], def: T): T {
@@ -162,7 +180,8 @@ export function loadConfig(env: Env = process.env, opts: { isTty?: boolean } = {
     rateLimitPerKeyPerMinute: int(env, 'RATE_LIMIT_PER_KEY_PER_MINUTE', 60_000, 1, 100_000_000),
     rateLimitPerIpPerMinute: int(env, 'RATE_LIMIT_PER_IP_PER_MINUTE', 120_000, 1, 100_000_000),
     authFailuresPerIpPerMinute: int(env, 'AUTH_FAILURES_PER_IP_PER_MINUTE', 20, 1, 1_000_000),
-    trustProxy: bool(env, 'TRUST_PROXY', false),
+    trustProxy: trustProxySetting(env, 'TRUST_PROXY'),
+    keyCacheTtlMs: int(env, 'KEY_CACHE_TTL_MS', 5_000, 0, 300_000),
     corsOrigins,
     metricsPublic: bool(env, 'METRICS_PUBLIC', false),
     tlsCertFile,

@@ -53,7 +53,7 @@ export function normalizeValue(
     if (f === undefined) {
       return {
         reason: 'unknown_unit',
-        message: `unit "${unit}" is not accepted for ${type}; use ${Object.keys(spec.units).join(' or ')}`,
+        message: `this unit is not accepted for ${type}; use ${Object.keys(spec.units).join(' or ')}`,
       };
     }
     factor = f;

@@ -5,8 +5,9 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyServerOptions } from 'fastify';
-import type { LoggerOptions } from 'pino';
+import type { DestinationStream, LoggerOptions } from 'pino';
 import type { Config } from '../config/config.js';
+import { AppError } from '../domain/errors.js';
 import { buildValidatorCompiler } from './validation.js';
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
@@ -17,7 +18,101 @@ export function pathOnly(url: string): string {
   return q === -1 ? url : url.slice(0, q);
 }
 
-/** Logger options: JSON lines, no bodies, no query strings, credentials redacted. */
+/**
+ * The path of a request as logged: the matched route pattern with only numeric parameter
+ * values filled in, so names, emails or anything else a client puts in a path never reach
+ * the logs. Unmatched requests (404) log no path at all.
+ */
+export function safeLogPath(
+  pattern: string | undefined,
+  params: Record<string, unknown> | undefined | null,
+): string | null {
+  if (!pattern) return null;
+  return pattern.replace(/:([A-Za-z0-9_]+)/g, (m, name: string) => {
+    const v = params?.[name];
+    return (typeof v === 'string' || typeof v === 'number') && /^\d{1,20}$/.test(String(v)) ? String(v) : m;
+  });
+}
+
+const SQLSTATE_RE = /^[0-9A-Z]{5}$/;
+
+interface LoggableError {
+  name?: string;
+  code?: unknown;
+  statusCode?: unknown;
+  message?: unknown;
+  stack?: unknown;
+  cause?: unknown;
+  constraint?: unknown;
+  table?: unknown;
+  column?: unknown;
+}
+
+function sqlStateOf(err: LoggableError | undefined, depth = 0): string | undefined {
+  if (!err || typeof err !== 'object' || depth > 3) return undefined;
+  if (typeof err.code === 'string' && SQLSTATE_RE.test(err.code)) return err.code;
+  return sqlStateOf(err.cause as LoggableError | undefined, depth + 1);
+}
+
+/**
+ * A log-safe message. Library messages can carry request data: Drizzle puts query
+ * parameters in its messages, PostgreSQL quotes offending values, JSON syntax errors quote
+ * the body and some Fastify errors quote the URL. Those are reduced to codes.
+ */
+function safeMessage(err: LoggableError): string {
+  const message = typeof err.message === 'string' ? err.message : '';
+  const code = typeof err.code === 'string' ? err.code : undefined;
+  if (err instanceof AppError) return message; // written PHI-free by design
+  if (code?.startsWith('FST_')) return code;
+  if (message.startsWith('Failed query') || sqlStateOf(err)) {
+    return `database error ${sqlStateOf(err) ?? ''}`.trim();
+  }
+  if (err.name === 'SyntaxError') return 'syntax error';
+  // Anything else is cut at the first quote or colon-delimited detail, where values tend to start.
+  return message.split(/["'`]|params:/)[0]?.slice(0, 200) ?? '';
+}
+
+function stackFrames(stack: unknown): string | undefined {
+  if (typeof stack !== 'string') return undefined;
+  // The first lines of a stack repeat the message; keep only the frames.
+  const frames = stack.split('\n').filter((l) => /^\s+at /.test(l));
+  return frames.length ? frames.join('\n') : undefined;
+}
+
+/** Serializes an error for the logs: type, codes, a safe message and stack frames only. */
+export function serializeError(err: LoggableError): Record<string, unknown> {
+  if (!err || typeof err !== 'object') return { message: 'non-error thrown' };
+  const sqlState = sqlStateOf(err);
+  const cause = err.cause as LoggableError | undefined;
+  const db = (cause && typeof cause === 'object' ? cause : err) as LoggableError;
+  return {
+    type: err.name,
+    code: typeof err.code === 'string' || typeof err.code === 'number' ? err.code : undefined,
+    statusCode: typeof err.statusCode === 'number' ? err.statusCode : undefined,
+    message: safeMessage(err),
+    ...(sqlState
+      ? {
+          sqlState,
+          constraint: typeof db.constraint === 'string' ? db.constraint : undefined,
+          table: typeof db.table === 'string' ? db.table : undefined,
+          column: typeof db.column === 'string' ? db.column : undefined,
+        }
+      : {}),
+    ...(cause && typeof cause === 'object' && !sqlState
+      ? { cause: { type: cause.name, code: typeof cause.code === 'string' ? cause.code : undefined } }
+      : {}),
+    stack: stackFrames(err.stack),
+  };
+}
+
+interface LoggableRequest {
+  method: string;
+  routeOptions?: { url?: string };
+  params?: Record<string, unknown> | null;
+  ip?: string;
+}
+
+/** Logger options: JSON lines, no bodies, no query strings, no free-text paths, credentials redacted. */
 export function buildLoggerOptions(config: Pick<Config, 'logLevel' | 'logPretty'>): LoggerOptions {
   return {
     level: config.logLevel,
@@ -32,16 +127,19 @@ export function buildLoggerOptions(config: Pick<Config, 'logLevel' | 'logPretty'
       censor: '[redacted]',
     },
     serializers: {
-      req(req: { method: string; url: string; routeOptions?: { url?: string }; ip?: string; id?: string }) {
-        return { method: req.method, path: pathOnly(req.url), route: req.routeOptions?.url, remoteAddress: req.ip };
+      req(req: LoggableRequest) {
+        const route = req.routeOptions?.url;
+        return {
+          method: req.method,
+          route: route ?? null,
+          path: safeLogPath(route, req.params),
+          remoteAddress: req.ip,
+        };
       },
       res(res: { statusCode: number }) {
         return { statusCode: res.statusCode };
       },
-      // Errors are logged by code and message only; messages are written to be PHI-free.
-      err(err: Error & { code?: string; statusCode?: number }) {
-        return { type: err.name, code: err.code, message: err.message, statusCode: err.statusCode, stack: err.stack };
-      },
+      err: serializeError,
     },
     ...(config.logPretty
       ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }
@@ -49,10 +147,21 @@ export function buildLoggerOptions(config: Pick<Config, 'logLevel' | 'logPretty'
   };
 }
 
+/** Extra, test-only knobs for {@link buildServerOptions}. */
+export interface ServerOptionsExtras {
+  /** Where log lines go instead of stdout (tests capture logs with it). */
+  logStream?: DestinationStream;
+}
+
 /** Fastify server options for a given configuration. */
-export function buildServerOptions(config: Config): FastifyServerOptions & { https?: { cert: Buffer; key: Buffer } } {
+export function buildServerOptions(
+  config: Config,
+  extras: ServerOptionsExtras = {},
+): FastifyServerOptions & { https?: { cert: Buffer; key: Buffer } } {
+  const loggerOptions = buildLoggerOptions(config);
+  if (extras.logStream) delete loggerOptions.transport;
   const opts: FastifyServerOptions & { https?: { cert: Buffer; key: Buffer } } = {
-    logger: buildLoggerOptions(config),
+    logger: extras.logStream ? { ...loggerOptions, stream: extras.logStream } : loggerOptions,
     requestIdHeader: false,
     genReqId(req) {
       const incoming = req.headers['x-request-id'];
@@ -62,6 +171,8 @@ export function buildServerOptions(config: Config): FastifyServerOptions & { htt
     trustProxy: config.trustProxy,
     connectionTimeout: config.requestTimeoutMs + 5_000,
     requestTimeout: config.requestTimeoutMs,
+    // A handler (with its hooks) that runs longer is answered 503 instead of hanging.
+    handlerTimeout: config.requestTimeoutMs,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },

@@ -1,5 +1,6 @@
 /** Builds the real application on a test database, plus keys for each role. */
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import type { DestinationStream } from 'pino';
 import { buildApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config/config.js';
 import type { Database } from '../../src/db/database.js';
@@ -21,15 +22,34 @@ export interface TestApp {
 }
 
 export function testConfig(env: Record<string, string> = {}): Config {
-  return loadConfig({ LOG_LEVEL: 'silent', ETL_ON_STARTUP: 'false', ANALYTICS_SCHEDULER: 'false', ...env });
+  return loadConfig({
+    LOG_LEVEL: 'silent',
+    ETL_ON_STARTUP: 'false',
+    ANALYTICS_SCHEDULER: 'false',
+    // Every injected request comes from 127.0.0.1: tests that probe with bad keys would
+    // otherwise trip the failed-authentication limit (its own tests set it low).
+    AUTH_FAILURES_PER_IP_PER_MINUTE: '1000000',
+    ...env,
+  });
 }
 
 export async function createTestApp(
-  opts: { env?: Record<string, string>; database?: Database; now?: () => Date } = {},
+  opts: {
+    env?: Record<string, string>;
+    database?: Database;
+    now?: () => Date;
+    /** Captures the application's log lines (see test/helpers/security.ts). */
+    logStream?: DestinationStream;
+  } = {},
 ): Promise<TestApp> {
   const database = opts.database ?? (await createTestDatabase());
   const config = testConfig(opts.env);
-  const app = await buildApp({ config, database, ...(opts.now ? { now: opts.now } : {}) });
+  const app = await buildApp({
+    config,
+    database,
+    ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.logStream ? { logStream: opts.logStream } : {}),
+  });
   await app.ready();
   const key = async (role: Role, patientIds: number[] | null = null, expiresAt: Date | null = null) =>
     (await createKey({ db: database.db }, { name: `test ${role}`, role, patientIds, expiresAt })).key;

@@ -1,11 +1,18 @@
 /**
- * Audit trail of every access to patient data and every denied attempt. The event is
- * written before the response is sent: when it cannot be recorded, the request fails.
+ * Audit trail: exactly one event for every request to a route that needs a key (patient
+ * data, key management, the audit trail itself), whether it was served, refused or
+ * failed; successful /metrics scrapes are the exception (no patient data).
+ *
+ * The event is written in onSend, after the outcome is known and before the response
+ * leaves: the request awaits its own event's commit (group-committed with concurrent
+ * ones, see AuditWriter). When the event cannot be stored the response is replaced by a
+ * 503 problem, so no data leaves unrecorded.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import type { Db } from '../../db/database.js';
-import { insertAuditEvents, type NewAuditEvent } from '../../modules/audit/audit.repository.js';
+import type { NewAuditEvent } from '../../modules/audit/audit.repository.js';
+import type { AuditWriter } from '../../modules/audit/audit.writer.js';
+import { problemBody } from './problem.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -13,12 +20,18 @@ declare module 'fastify' {
     auditInfo: { patientIds: number[]; recordIds: number[]; detail?: Record<string, unknown> } | null;
     auditPatients(ids: readonly number[]): void;
     auditRecords(ids: readonly number[]): void;
+    /** Extra PHI-free facts for the event (reason codes, key ids, counts). */
     auditDetail(detail: Record<string, unknown>): void;
+    /** Set for repeated rate-limit refusals, which are not recorded one by one. */
+    auditSkip: boolean;
+    /** Set once this request's event has been handed to the writer. */
+    auditDone: boolean;
   }
 }
 
 export interface AuditPluginOptions {
-  db: Db;
+  writer: AuditWriter;
+  now: () => Date;
 }
 
 function info(request: FastifyRequest) {
@@ -26,7 +39,8 @@ function info(request: FastifyRequest) {
   return request.auditInfo;
 }
 
-function outcomeOf(status: number): string {
+/** The outcome recorded for a status code. */
+export function outcomeOf(status: number): string {
   if (status < 400) return 'allowed';
   if (status === 401 || status === 403) return 'denied';
   if (status === 404) return 'not_found';
@@ -34,20 +48,26 @@ function outcomeOf(status: number): string {
   return status >= 500 ? 'error' : 'rejected';
 }
 
-/** Builds the audit row for a finished or denied request. */
-export function auditEventFor(request: FastifyRequest, status: number): NewAuditEvent {
+const isId = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n > 0;
+
+/** Builds the audit row for a finished or refused request. */
+export function auditEventFor(request: FastifyRequest, status: number, at: Date = new Date()): NewAuditEvent {
   const a = request.auditInfo;
-  const route = request.routeOptions.url ?? request.url.split('?')[0] ?? '';
+  const route = request.routeOptions.url ?? null;
+  const patientIds = a ? [...new Set(a.patientIds.filter(isId))] : [];
+  const recordIds = a ? [...new Set(a.recordIds.filter(isId))] : [];
   return {
+    at,
     keyId: request.principal?.keyId ?? null,
     role: request.principal?.role ?? null,
-    action: `${request.method} ${route}`,
+    action: `${request.method} ${route ?? '(unmatched)'}`,
     method: request.method,
     route,
     status,
     outcome: outcomeOf(status),
-    patientIds: a?.patientIds.length ? [...new Set(a.patientIds)] : null,
-    recordIds: a?.recordIds.length ? [...new Set(a.recordIds)] : null,
+    // Path and query ids are only trustworthy once validated (ints in range).
+    patientIds: patientIds.length ? patientIds.filter((id) => id <= 2147483647) : null,
+    recordIds: recordIds.length ? recordIds : null,
     requestId: String(request.id),
     clientIp: request.ip,
     detail: a?.detail ?? null,
@@ -56,6 +76,8 @@ export function auditEventFor(request: FastifyRequest, status: number): NewAudit
 
 async function auditPlugin(app: FastifyInstance, opts: AuditPluginOptions): Promise<void> {
   app.decorateRequest('auditInfo', null);
+  app.decorateRequest('auditSkip', false);
+  app.decorateRequest('auditDone', false);
   app.decorateRequest('auditPatients', function (this: FastifyRequest, ids: readonly number[]) {
     info(this).patientIds.push(...ids);
   });
@@ -67,13 +89,37 @@ async function auditPlugin(app: FastifyInstance, opts: AuditPluginOptions): Prom
   });
 
   app.addHook('onSend', async (request, reply, payload) => {
-    // Only authenticated routes are audited here; denials before authentication are
-    // recorded by the auth plugin itself.
-    if (!request.routeOptions.config.permission || !request.principal) return payload;
-    if (request.routeOptions.config.permission === 'metrics:read') return payload;
-    await insertAuditEvents(opts.db, [auditEventFor(request, reply.statusCode)]);
-    return payload;
+    const permission = request.routeOptions.config.permission;
+    if (!permission || request.auditDone || request.auditSkip) return payload;
+    const status = reply.statusCode;
+    if (permission === 'metrics:read' && status < 400) return payload;
+    request.auditDone = true;
+    const event = auditEventFor(request, status, opts.now());
+    try {
+      await opts.writer.record(event);
+      return payload;
+    } catch (err) {
+      // Ids only (no PHI): enough to reconstruct the missing event from the logs.
+      request.log.error(
+        {
+          err,
+          audit: {
+            key_id: event.keyId,
+            action: event.action,
+            status,
+            patient_ids: event.patientIds,
+            record_ids: event.recordIds,
+          },
+        },
+        'audit event could not be recorded; response withheld',
+      );
+      reply.removeHeader('x-total-count');
+      reply.code(503).header('retry-after', '5').type('application/problem+json');
+      return JSON.stringify(
+        problemBody(request, 503, 'audit_unavailable', 'The access could not be recorded; retry shortly'),
+      );
+    }
   });
 }
 
-export default fp(auditPlugin, { name: 'audit' });
+export default fp(auditPlugin, { name: 'audit', dependencies: ['problem'] });

@@ -1,14 +1,17 @@
 /**
- * Authentication and function-level authorization for every route that declares a
- * `config.permission`. Runs in onRequest, before body parsing and validation, so a
- * request without a valid key gets 401 whatever its body or parameters.
+ * Authentication, abuse limits and function-level authorization for every route that
+ * declares a `config.permission`. Runs in onRequest, before body parsing and validation,
+ * so a request without a valid key gets 401 whatever its body or parameters. Public
+ * routes (health, docs) only pass the per-address limit.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Db } from '../../db/database.js';
+import type { KeyCache } from '../../modules/keys/keys.cache.js';
 import { type Permission, type Principal, roleHas } from '../../modules/keys/keys.roles.js';
 import { authenticateKey } from '../../modules/keys/keys.service.js';
 import { sendProblem } from './problem.js';
+import { type LimitDecision, type LimitSettings, registerLimiters } from './rate-limits.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -23,12 +26,15 @@ declare module 'fastify' {
 
 /** Query parameters that look like credentials: refused, because URLs end up in logs. */
 const CREDENTIAL_PARAMS = /(?:^|[?&])(api[_-]?key|key|token|access[_-]?token|apikey|x-api-key)=/i;
+/** A PatientPulse key anywhere in the query string, whatever the parameter is called. */
+const KEY_SHAPE = /pp_[A-Za-z0-9]{8}_[A-Za-z0-9_-]{20,}/;
+const PREFIX_OF = /^pp_([A-Za-z0-9]{8})_/;
 
 export interface AuthPluginOptions {
   db: Db;
   now: () => Date;
-  /** Called for every denied request (audit hook). */
-  onDenied?: (request: FastifyRequest, status: number, reason: string) => Promise<void>;
+  keyCache?: KeyCache;
+  limits: LimitSettings;
 }
 
 /** Extracts the presented key from Authorization: Bearer or X-API-Key. */
@@ -42,37 +48,66 @@ export function presentedKey(request: FastifyRequest): string | undefined {
   return typeof header === 'string' && header.length > 0 ? header : undefined;
 }
 
+function keyInQuery(url: string): boolean {
+  const q = url.indexOf('?');
+  if (q === -1) return false;
+  const query = url.slice(q);
+  return CREDENTIAL_PARAMS.test(query) || KEY_SHAPE.test(query);
+}
+
+function tooMany(request: FastifyRequest, reply: FastifyReply, d: LimitDecision, detail: string): FastifyReply {
+  // Only the first refusal per client and window is audited: the limit protects the
+  // database, and an audit row per refused request would undo that.
+  if (!d.firstRefusal) request.auditSkip = true;
+  request.auditDetail({ reason: 'rate_limited' });
+  reply.header('retry-after', String(d.retryAfterSeconds));
+  return sendProblem(request, reply, 429, 'rate_limited', `${detail}; retry after ${d.retryAfterSeconds} s`);
+}
+
 async function authPlugin(app: FastifyInstance, opts: AuthPluginOptions): Promise<void> {
   app.decorateRequest('principal', null);
+  const limiters = await registerLimiters(app, opts.limits);
+  const keyDeps = { db: opts.db, now: opts.now, ...(opts.keyCache ? { cache: opts.keyCache } : {}) };
 
-  const deny = async (request: FastifyRequest, reply: FastifyReply, status: number, code: string, detail: string) => {
-    await opts.onDenied?.(request, status, code);
-    if (status === 401) reply.header('www-authenticate', 'Bearer realm="patientpulse"');
-    return sendProblem(request, reply, status, code, detail);
+  const fail = async (request: FastifyRequest, reply: FastifyReply, reason: string, detail: string) => {
+    const d = await limiters.authFailure(request);
+    if (d.exceeded) return tooMany(request, reply, d, 'Too many failed authentication attempts from this address');
+    request.auditDetail({ reason });
+    reply.header('www-authenticate', 'Bearer realm="patientpulse"');
+    return sendProblem(request, reply, 401, reason === 'key_in_query' ? 'key_in_query' : 'unauthorized', detail);
   };
 
   app.addHook('onRequest', async (request, reply) => {
     const permission = request.routeOptions.config.permission;
-    if (!permission) return;
-    const q = request.url.indexOf('?');
-    if (q !== -1 && CREDENTIAL_PARAMS.test(request.url.slice(q))) {
-      return deny(
+    if (!permission) {
+      const d = await limiters.anonymous(request);
+      if (d.exceeded) return tooMany(request, reply, d, 'Too many requests from this address');
+      return;
+    }
+    if (keyInQuery(request.url)) {
+      return fail(
         request,
         reply,
-        401,
         'key_in_query',
         'API keys are not accepted in the URL; send them in the Authorization or X-API-Key header',
       );
     }
     const key = presentedKey(request);
-    if (!key) return deny(request, reply, 401, 'unauthorized', 'A valid API key is required');
-    const principal = await authenticateKey({ db: opts.db, now: opts.now }, key);
-    if (!principal) return deny(request, reply, 401, 'unauthorized', 'The API key is not valid, expired or revoked');
+    if (!key) return fail(request, reply, 'missing_key', 'A valid API key is required');
+    const principal = await authenticateKey(keyDeps, key);
+    if (!principal) {
+      const prefix = PREFIX_OF.exec(key)?.[1];
+      if (prefix) request.auditDetail({ presented_prefix: prefix });
+      return fail(request, reply, 'invalid_key', 'The API key is not valid, expired or revoked');
+    }
     request.principal = principal;
+    const d = await limiters.key(request, principal.keyId);
+    if (d.exceeded) return tooMany(request, reply, d, 'Too many requests for this API key');
     if (!roleHas(principal.role, permission)) {
-      return deny(request, reply, 403, 'forbidden', 'This API key is not allowed to do this');
+      request.auditDetail({ reason: 'forbidden', permission });
+      return sendProblem(request, reply, 403, 'forbidden', 'This API key is not allowed to do this');
     }
   });
 }
 
-export default fp(authPlugin, { name: 'auth', dependencies: ['problem'] });
+export default fp(authPlugin, { name: 'auth', dependencies: ['problem', 'audit'] });

@@ -77,16 +77,15 @@ function formatMessage(format: string): string {
   }
 }
 
-/** Sends a problem response. Usable from hooks that run before routing. */
-export function sendProblem(
+/** Builds a problem body for this request. */
+export function problemBody(
   request: FastifyRequest,
-  reply: FastifyReply,
   status: number,
   code: string,
   detail: string,
   errors?: FieldError[],
-): FastifyReply {
-  const body: Problem = {
+): Problem {
+  return {
     type: `https://patientpulse.dev/problems/${code.replaceAll('_', '-')}`,
     title: TITLES[status] ?? 'Error',
     status,
@@ -96,7 +95,21 @@ export function sendProblem(
     request_id: String(request.id),
     ...(errors ? { errors } : {}),
   };
-  return reply.code(status).type('application/problem+json').send(body);
+}
+
+/** Sends a problem response. Usable from hooks that run before routing. */
+export function sendProblem(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  status: number,
+  code: string,
+  detail: string,
+  errors?: FieldError[],
+): FastifyReply {
+  return reply
+    .code(status)
+    .type('application/problem+json')
+    .send(problemBody(request, status, code, detail, errors));
 }
 
 function mapFastifyError(err: FastifyError): { status: number; code: string; detail: string; errors?: FieldError[] } {
@@ -119,10 +132,13 @@ function mapFastifyError(err: FastifyError): { status: number; code: string; det
       return { status: 415, code: 'unsupported_media_type', detail: 'This content type is not accepted here' };
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return { status: 400, code: 'bad_content_length', detail: 'Content-Length does not match the body' };
+    case 'FST_ERR_HANDLER_TIMEOUT':
+      return { status: 503, code: 'timeout', detail: 'The request took too long; retry later or narrow it' };
   }
-  if (err.statusCode === 429) return { status: 429, code: 'rate_limited', detail: err.message };
+  if (err.statusCode === 429) return { status: 429, code: 'rate_limited', detail: 'Too many requests; retry later' };
   if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
-    return { status: err.statusCode, code: 'bad_request', detail: err.message };
+    // Library messages can quote the request (URL, headers): never echo them.
+    return { status: err.statusCode, code: 'bad_request', detail: 'The request could not be processed' };
   }
   return { status: 500, code: 'internal_error', detail: 'An unexpected error occurred; it has been logged' };
 }
@@ -180,14 +196,16 @@ async function problemPlugin(app: FastifyInstance): Promise<void> {
       return sendProblem(request, reply, 503, 'timeout', 'The request took too long; retry later or narrow it');
     }
     const mapped = mapFastifyError(err);
-    if (mapped.status >= 500) request.log.error({ err }, 'unhandled error');
+    if (mapped.code === 'timeout') request.log.warn({ err }, 'request timed out');
+    else if (mapped.status >= 500) request.log.error({ err }, 'unhandled error');
     const headers = (err as { headers?: Record<string, string> }).headers;
     if (mapped.status === 429 && headers) reply.headers(headers);
     return sendProblem(request, reply, mapped.status, mapped.code, mapped.detail, mapped.errors);
   });
 
+  // The path is in `instance`; the detail does not repeat what the client sent.
   app.setNotFoundHandler((request, reply) =>
-    sendProblem(request, reply, 404, 'not_found', `No route for ${request.method} ${request.url.split('?')[0]}`),
+    sendProblem(request, reply, 404, 'not_found', `No route matches ${request.method} on this path`),
   );
 }
 

@@ -1,7 +1,7 @@
 /** Drizzle access to the api_keys table. */
-import { and, asc, eq, isNull } from 'drizzle-orm';
+import { and, asc, count, eq, gt, inArray, isNull, or } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/database.js';
-import { apiKeys } from '../../db/schema.js';
+import { apiKeys, patients } from '../../db/schema.js';
 
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
 export type NewApiKeyRow = typeof apiKeys.$inferInsert;
@@ -19,6 +19,40 @@ export async function findKeyByHash(db: DbOrTx, keyHash: string): Promise<ApiKey
 
 export async function listKeys(db: DbOrTx): Promise<ApiKeyRow[]> {
   return db.select().from(apiKeys).orderBy(asc(apiKeys.id));
+}
+
+export async function listKeysPage(
+  db: DbOrTx,
+  limit: number,
+  offset: number,
+): Promise<{ rows: ApiKeyRow[]; total: number }> {
+  const [rows, totals] = await Promise.all([
+    db.select().from(apiKeys).orderBy(asc(apiKeys.id)).limit(limit).offset(offset),
+    db.select({ n: count() }).from(apiKeys),
+  ]);
+  return { rows, total: Number(totals[0]?.n ?? 0) };
+}
+
+/** Which of `ids` exist as patients. */
+export async function existingPatientIds(db: DbOrTx, ids: number[]): Promise<number[]> {
+  if (ids.length === 0) return [];
+  const rows = await db.select({ id: patients.id }).from(patients).where(inArray(patients.id, ids));
+  return rows.map((r) => r.id);
+}
+
+/** Admin keys that can still be used (not revoked, not expired). */
+export async function usableAdminKeyIds(db: DbOrTx, now: Date): Promise<number[]> {
+  const rows = await db
+    .select({ id: apiKeys.id })
+    .from(apiKeys)
+    .where(
+      and(
+        eq(apiKeys.role, 'admin'),
+        isNull(apiKeys.revokedAt),
+        or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, now)),
+      ),
+    );
+  return rows.map((r) => r.id);
 }
 
 export async function findKeyById(db: DbOrTx, id: number): Promise<ApiKeyRow | undefined> {

@@ -6,15 +6,20 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Db } from '../../db/database.js';
-import { NotFoundError, ValidationError } from '../../domain/errors.js';
+import { ConflictError, NotFoundError, ValidationError } from '../../domain/errors.js';
+import type { KeyCache } from './keys.cache.js';
 import {
   type ApiKeyRow,
   activeAdminKeyCount,
   activeBootstrapKeys,
+  existingPatientIds,
   findKeyByHash,
+  findKeyById,
   insertKey,
   listKeys,
+  listKeysPage,
   revokeKey,
+  usableAdminKeyIds,
 } from './keys.repository.js';
 import { isRole, type Principal, type Role } from './keys.roles.js';
 
@@ -22,6 +27,8 @@ export interface KeyDeps {
   db: Db;
   log?: Pick<Logger, 'info' | 'warn'>;
   now?: () => Date;
+  /** Verified-key cache of the HTTP server; revocations clear it. */
+  cache?: KeyCache;
 }
 
 const KEY_RE = /^pp_([A-Za-z0-9]{8})_([A-Za-z0-9_-]{43})$/;
@@ -80,25 +87,48 @@ function checkScope(input: CreateKeyInput): void {
   const ids = input.patientIds ?? null;
   if (input.role === 'patient' && (ids === null || ids.length !== 1)) {
     throw new ValidationError([
-      { field: 'patient_ids', message: 'a patient key must be bound to exactly one patient' },
+      { field: 'body.patient_ids', message: 'a patient key must be bound to exactly one patient' },
     ]);
   }
   if ((input.role === 'admin' || input.role === 'metrics') && ids !== null) {
-    throw new ValidationError([{ field: 'patient_ids', message: `a ${input.role} key cannot be limited to patients` }]);
+    throw new ValidationError([
+      { field: 'body.patient_ids', message: `a ${input.role} key cannot be limited to patients` },
+    ]);
+  }
+  if (ids !== null && ids.length === 0) {
+    throw new ValidationError([
+      { field: 'body.patient_ids', message: 'must list at least one patient, or be omitted' },
+    ]);
   }
 }
 
 /** Creates a key and returns it with its secret, which is shown only this once. */
 export async function createKey(deps: KeyDeps, input: CreateKeyInput): Promise<{ key: string; info: KeyInfo }> {
-  if (!isRole(input.role)) throw new ValidationError([{ field: 'role', message: 'is not a known role' }]);
+  if (!isRole(input.role)) throw new ValidationError([{ field: 'body.role', message: 'is not a known role' }]);
+  const name = input.name.trim();
+  if (name.length === 0) throw new ValidationError([{ field: 'body.name', message: 'must not be blank' }]);
   checkScope(input);
+  const now = (deps.now ?? (() => new Date()))();
+  if (input.expiresAt && input.expiresAt.getTime() <= now.getTime()) {
+    throw new ValidationError([{ field: 'body.expires_at', message: 'must be in the future' }]);
+  }
+  const ids = input.patientIds ? [...new Set(input.patientIds)].sort((a, b) => a - b) : null;
+  if (ids) {
+    const found = new Set(await existingPatientIds(deps.db, ids));
+    const missing = ids.filter((id) => !found.has(id));
+    if (missing.length > 0) {
+      throw new ValidationError([
+        { field: 'body.patient_ids', message: `no patient with id ${missing.slice(0, 10).join(', ')}` },
+      ]);
+    }
+  }
   const { key, prefix } = generateKey();
   const row = await insertKey(deps.db, {
-    name: input.name,
+    name,
     prefix,
     keyHash: hashKey(key),
     role: input.role,
-    patientIds: input.patientIds ?? null,
+    patientIds: ids,
     expiresAt: input.expiresAt ?? null,
   });
   return { key, info: toKeyInfo(row) };
@@ -108,8 +138,35 @@ export async function listKeyInfos(deps: KeyDeps): Promise<KeyInfo[]> {
   return (await listKeys(deps.db)).map(toKeyInfo);
 }
 
+export async function listKeyInfosPage(
+  deps: KeyDeps,
+  page: number,
+  size: number,
+): Promise<{ items: KeyInfo[]; total: number }> {
+  const { rows, total } = await listKeysPage(deps.db, size, (page - 1) * size);
+  return { items: rows.map(toKeyInfo), total };
+}
+
+/**
+ * Revokes a key; takes effect at once on this process (the cache is cleared). Revoking an
+ * already revoked key returns it unchanged. The last usable admin key cannot be revoked,
+ * so an installation cannot lock itself out.
+ */
 export async function revokeKeyById(deps: KeyDeps, id: number): Promise<KeyInfo> {
-  const row = await revokeKey(deps.db, id, (deps.now ?? (() => new Date()))());
+  const now = (deps.now ?? (() => new Date()))();
+  const row = await deps.db.transaction(async (tx) => {
+    const current = await findKeyById(tx, id);
+    if (!current) throw new NotFoundError('API key');
+    if (current.revokedAt) return current;
+    if (current.role === 'admin') {
+      const usable = await usableAdminKeyIds(tx, now);
+      if (usable.length === 1 && usable[0] === id) {
+        throw new ConflictError('This is the last usable admin key; create another admin key before revoking it');
+      }
+    }
+    return revokeKey(tx, id, now);
+  });
+  deps.cache?.clear();
   if (!row) throw new NotFoundError('API key');
   return toKeyInfo(row);
 }
@@ -117,7 +174,12 @@ export async function revokeKeyById(deps: KeyDeps, id: number): Promise<KeyInfo>
 /** Resolves a presented key to a principal, or undefined when unknown, revoked or expired. */
 export async function authenticateKey(deps: KeyDeps, presented: string): Promise<Principal | undefined> {
   if (presented.length < 16 || presented.length > 256) return undefined;
-  const row = await findKeyByHash(deps.db, hashKey(presented));
+  const hash = hashKey(presented);
+  let row = deps.cache?.get(hash);
+  if (!row) {
+    row = await findKeyByHash(deps.db, hash);
+    if (row && !row.revokedAt) deps.cache?.set(hash, row);
+  }
   if (!row || row.revokedAt) return undefined;
   const now = (deps.now ?? (() => new Date()))();
   if (row.expiresAt && row.expiresAt.getTime() <= now.getTime()) return undefined;
