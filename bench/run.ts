@@ -13,33 +13,8 @@ import { ROOT } from './lib/processes.js';
 import { markdown, printReport, writeResults } from './lib/report.js';
 import { errorRow } from './lib/rows.js';
 import { buildIsStale, runBuild } from './lib/servers.js';
-import { type DbKind, NotAvailableError, type ResultRow, type Scenario } from './lib/types.js';
-import { analyticsScenario } from './scenarios/analytics.js';
-import { httpScenarios } from './scenarios/http.js';
-import { loadScenario } from './scenarios/load.js';
-import { scalingScenario } from './scenarios/scaling.js';
-
-/** Every scenario, in the order they run within their group. */
-export const SCENARIOS: Scenario[] = [...httpScenarios, scalingScenario, loadScenario, analyticsScenario];
-const GROUPS = ['http', 'load', 'analytics'];
-const DB_ORDER: DbKind[] = ['postgres', 'pglite'];
-
-function selected(s: Scenario, only: string[] | null): boolean {
-  return !only || only.some((o) => s.name === o || s.group === o || s.name.startsWith(`${o}.`));
-}
-
-/** (scenario, db) pairs: by group, then database, then scenario order. */
-export function planRun(only: string[] | null, dbs: DbKind[], quick: boolean): { scenario: Scenario; db: DbKind }[] {
-  const plan: { scenario: Scenario; db: DbKind }[] = [];
-  for (const group of GROUPS) {
-    for (const db of DB_ORDER) {
-      for (const s of SCENARIOS) {
-        if (s.group === group && selected(s, only) && s.dbs(dbs, quick).includes(db)) plan.push({ scenario: s, db });
-      }
-    }
-  }
-  return plan;
-}
+import { NotAvailableError, type ResultRow } from './lib/types.js';
+import { isSelected, planRun, SCENARIOS } from './plan.js';
 
 async function main(): Promise<number> {
   let options: ReturnType<typeof parseOptions>;
@@ -56,7 +31,7 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const unknown = (options.only ?? []).filter((o) => !SCENARIOS.some((s) => selected(s, [o])));
+  const unknown = (options.only ?? []).filter((o) => !SCENARIOS.some((s) => isSelected(s, [o])));
   if (unknown.length) {
     console.error(`bench: unknown scenario ${unknown.join(', ')}\n\n${USAGE}`);
     return 2;
