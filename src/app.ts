@@ -22,6 +22,7 @@ import { AuditWriter } from './modules/audit/audit.writer.js';
 import { biometricsRoutes } from './modules/biometrics/biometrics.routes.js';
 import { dashboardRoutes } from './modules/dashboard/dashboard.routes.js';
 import { healthRoutes, type Readiness } from './modules/health/health.routes.js';
+import { bulkRoutes } from './modules/ingest/ingest.routes.js';
 import { KeyCache } from './modules/keys/keys.cache.js';
 import { keysRoutes } from './modules/keys/keys.routes.js';
 import { meRoutes } from './modules/me/me.routes.js';
@@ -87,6 +88,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
       await api.register(patientsRoutes, { deps });
       await api.register(biometricsRoutes, { deps });
       await api.register(analyticsRoutes, { deps });
+      await api.register(bulkRoutes, { deps });
       await api.register(keysRoutes, { deps, keyCache });
       await api.register(auditRoutes, { deps });
       await api.register(summaryRoutes, { deps });

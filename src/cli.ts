@@ -14,6 +14,10 @@ type Command = (argv: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
   serve: { summary: 'start the API server', load: async () => (await import('./cli/serve.command.js')).serveCommand },
+  etl: {
+    summary: 'load patients (JSON) and readings (CSV) files',
+    load: async () => (await import('./cli/etl.command.js')).etlCommand,
+  },
   keys: {
     summary: 'create, list and revoke API keys',
     load: async () => (await import('./cli/keys.command.js')).keysCommand,

@@ -3,6 +3,7 @@
  * listen, sample load, first analytics run, scheduler; and the reverse on stop.
  */
 import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import type { Config } from './config/config.js';
@@ -12,9 +13,13 @@ import { openMigratedDatabase } from './db/open.js';
 import { waitForAnalyticsIdle } from './modules/analytics/analytics.jobs.js';
 import { runStartupAnalytics, startAnalyticsScheduler } from './modules/analytics/analytics.scheduler.js';
 import type { Readiness } from './modules/health/health.routes.js';
+import { runStartupLoad } from './modules/ingest/ingest.startup.js';
 import { ensureBootstrapAdmin } from './modules/keys/keys.service.js';
 import { type AppMetrics, createAppMetrics } from './modules/metrics/metrics.registry.js';
 import { APP_VERSION } from './version.js';
+
+/** Project root (same relative place from src/ and dist/): where the bundled sample lives. */
+const PROJECT_ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -75,6 +80,13 @@ async function startOn(config: Config, database: Database, instanceId: string): 
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `${scheme}://${shownHost}:${port}`;
+
+  if (config.etlOnStartup) {
+    // Serialized like the bootstrap key: instances starting at once load the sample once.
+    await withStartupLock(database, () =>
+      runStartupLoad({ database, log, now: () => new Date() }, config, PROJECT_ROOT),
+    );
+  }
 
   // After the startup data load, so a first start already shows analytics.
   if (config.analyticsSchedulerEnabled) {

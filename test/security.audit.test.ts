@@ -118,6 +118,62 @@ const idsOf = (items: { id: number }[]) => items.map((i) => i.id);
 
 /** Every route that needs a key, served: what its event must name. */
 const SERVED: Record<string, Served> = {
+  'POST /api/v1/analytics/run': {
+    role: 'admin',
+    request: () => ({ method: 'POST', url: '/api/v1/analytics/run', payload: { version: 2 } }),
+    status: 200,
+    touched: () => ({ patientIds: null, recordIds: null }),
+  },
+  'GET /api/v1/analytics/runs': {
+    role: 'admin',
+    request: () => ({ method: 'GET', url: '/api/v1/analytics/runs' }),
+    status: 200,
+    touched: () => ({ patientIds: null, recordIds: null }),
+  },
+  'GET /api/v1/me': {
+    role: 'reader',
+    request: () => ({ method: 'GET', url: '/api/v1/me' }),
+    status: 200,
+    touched: () => ({ patientIds: null, recordIds: null }),
+  },
+  'GET /api/v1/patients/summary': {
+    role: 'patient',
+    request: () => ({ method: 'GET', url: '/api/v1/patients/summary' }),
+    status: 200,
+    touched: () => ({ patientIds: [P.id], recordIds: null }),
+  },
+  'GET /api/v1/patients/{id}/summary': {
+    role: 'patient',
+    request: () => ({ method: 'GET', url: `/api/v1/patients/${P.id}/summary` }),
+    status: 200,
+    touched: () => ({ patientIds: [P.id], recordIds: null }),
+  },
+  'GET /api/v1/biometrics/series': {
+    role: 'patient',
+    request: () => ({
+      method: 'GET',
+      url: `/api/v1/biometrics/series?patient_id=${P.id}&from=2025-01-01T00:00:00Z&to=2025-01-02T00:00:00Z`,
+    }),
+    status: 200,
+    touched: () => ({ patientIds: [P.id], recordIds: null }),
+  },
+  'POST /api/v1/biometrics/bulk': {
+    role: 'device',
+    request: () => ({
+      method: 'POST',
+      url: '/api/v1/biometrics/bulk',
+      payload: [{ patient_id: P.id, timestamp: uniqueTimestamp(), type: 'weight', value: 70.5 }],
+    }),
+    status: 200,
+    touched: () => ({ patientIds: [P.id], recordIds: null }),
+  },
+  'GET /metrics': {
+    role: 'metrics',
+    request: () => ({ method: 'GET', url: '/metrics' }),
+    status: 200,
+    noEvent: true,
+    touched: () => ({ patientIds: null, recordIds: null }),
+  },
   'GET /api/v1/patients': {
     role: 'reader',
     request: () => ({ method: 'GET', url: '/api/v1/patients?size=5' }),

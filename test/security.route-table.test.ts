@@ -112,6 +112,39 @@ const ROUTES: Record<string, RouteCase> = {
     roles: only(200, ['admin']),
   },
   'GET /api/v1/audit': { request: () => ({ method: 'GET', url: '/api/v1/audit' }), roles: only(200, ['admin']) },
+  'POST /api/v1/analytics/run': {
+    request: () => ({ method: 'POST', url: '/api/v1/analytics/run', payload: { version: 2 } }),
+    roles: only(200, ['admin']),
+  },
+  'GET /api/v1/analytics/runs': {
+    request: () => ({ method: 'GET', url: '/api/v1/analytics/runs' }),
+    roles: only(200, ['admin']),
+  },
+  'GET /api/v1/me': { request: () => ({ method: 'GET', url: '/api/v1/me' }), roles: only(200, READ_PATIENTS) },
+  'GET /api/v1/patients/summary': {
+    request: () => ({ method: 'GET', url: '/api/v1/patients/summary' }),
+    roles: only(200, READ_PATIENTS),
+  },
+  'GET /api/v1/patients/{id}/summary': {
+    request: (fx) => ({ method: 'GET', url: `/api/v1/patients/${fx.patientId}/summary` }),
+    roles: only(200, READ_PATIENTS),
+  },
+  'GET /api/v1/biometrics/series': {
+    request: (fx) => ({
+      method: 'GET',
+      url: `/api/v1/biometrics/series?patient_id=${fx.patientId}&from=2025-01-01T00:00:00Z&to=2025-01-02T00:00:00Z`,
+    }),
+    roles: only(200, READ_PATIENTS),
+  },
+  'POST /api/v1/biometrics/bulk': {
+    request: (fx) => ({
+      method: 'POST',
+      url: '/api/v1/biometrics/bulk',
+      payload: [{ patient_id: fx.patientId, timestamp: uniqueTimestamp(), type: 'weight', value: 70.5 }],
+    }),
+    roles: only(200, WRITE_READINGS),
+  },
+  'GET /metrics': { request: () => ({ method: 'GET', url: '/metrics' }), roles: only(200, ['admin', 'metrics']) },
 };
 
 let t: TestApp;

@@ -1,0 +1,109 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UsageError } from '../src/cli/cli-errors.js';
+import { etlCommand } from '../src/cli/etl.command.js';
+import { createPgTestDatabase, TEST_DB } from './helpers/database.js';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const FIXTURES = path.join(ROOT, 'test/fixtures/ingest-dirty');
+
+let tmp: string;
+let env: NodeJS.ProcessEnv;
+let drop: (() => Promise<void>) | undefined;
+
+beforeAll(async () => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'pp-etl-'));
+  env = { ...process.env, LOG_LEVEL: 'silent' };
+  delete env.DATABASE_URL;
+  if (TEST_DB === 'postgres') {
+    const created = await createPgTestDatabase();
+    env.DATABASE_URL = created.url;
+    drop = created.drop;
+  } else {
+    env.DATA_DIR = path.join(tmp, 'data');
+  }
+});
+afterAll(async () => {
+  await drop?.();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+/** Runs the real command line, as `npm run etl -- ...` does. */
+function etl(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'etl', ...args], { cwd: ROOT, env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('patientpulse etl: arguments', () => {
+  it.each([
+    [['--bogus'], /Unknown option '--bogus'/],
+    [[], /give --patients FILE and\/or --readings FILE/],
+    [['--readings', '/no/such/file.csv'], /--readings: no such file/],
+    [['--readings', path.join(FIXTURES, 'readings.csv'), '--batch-size', '0'], /--batch-size must be/],
+    [['--readings', path.join(FIXTURES, 'readings.csv'), 'extra'], /Unexpected argument 'extra'/],
+  ])('%j is a usage error (exit 2)', async (args, message) => {
+    await expect(etlCommand(args)).rejects.toThrow(UsageError);
+    await expect(etlCommand(args)).rejects.toThrow(message);
+  });
+
+  it('prints help', async () => {
+    expect(await etlCommand(['--help'])).toBe(0);
+  });
+});
+
+// Each run starts a process that opens (and on first use migrates) the database.
+describe('patientpulse etl: runs', { timeout: 300_000 }, () => {
+  it('loads, reports, writes rejects; exits 1 with --strict, 0 without, and re-runs idempotently', async () => {
+    const rejects = path.join(tmp, 'rejects.csv');
+    const patients = path.join(FIXTURES, 'patients.json');
+    const readings = path.join(FIXTURES, 'readings.csv');
+    const dry = await etl(['--patients', patients, '--readings', readings, '--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/^dry run \(nothing written\): patients 8 read: 8 inserted/);
+
+    const first = await etl(['--patients', patients, '--readings', readings, '--rejects', rejects, '--strict']);
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(1);
+    const summary = first.stdout.split('\n')[0] as string;
+    expect(summary).toMatch(
+      /^patients 8 read: 8 inserted, 0 updated, 0 unchanged, 0 duplicate, 0 rejected; rows 400 read: \d+ loaded, 7 duplicate, \d+ rejected; readings \d+ inserted, 0 updated, 0 unchanged, \d+ duplicate, \d+ rejected; [\d.]+ s, \d+ rows\/s$/,
+    );
+    expect(first.stdout).toMatch(
+      /rejected rows: bad_email 12, bad_timestamp 7, unknown_patient 12, wrong_column_count 8/,
+    );
+    expect(first.stdout).toMatch(/rejected readings: impossible_value 19, non_numeric 15/);
+    const lines = readFileSync(rejects, 'utf8').trim().split('\n');
+    expect(lines[0]).toBe('source,line,column,reason,detail,original');
+    expect(lines).toHaveLength(1 + 12 + 7 + 12 + 8 + 19 + 15);
+
+    const second = await etl(['--patients', patients, '--readings', readings, '--json']);
+    expect(second.code).toBe(0);
+    const report = JSON.parse(second.stdout);
+    expect(report.patients).toMatchObject({ inserted: 0, unchanged: 8 });
+    expect(report.readings.readings).toMatchObject({ inserted: 0, updated: 0, rejected: 34 });
+    expect(report.readings.readings.unchanged).toBeGreaterThan(0);
+  });
+
+  it('exits 3 when the run fails, naming the cause', async () => {
+    const bad = path.join(tmp, 'bad.csv');
+    writeFileSync(bad, 'patient_email,timestamp,pulse\na@b.org,2025-01-01T00:00:00,60\n');
+    const run = await etl(['--readings', bad]);
+    expect(run.code).toBe(3);
+    expect(run.stderr).toMatch(/^patientpulse etl failed: unusable CSV header: unknown column "pulse"/);
+  });
+});
