@@ -293,7 +293,9 @@ describe('POST /api/v1/biometrics (upsert)', () => {
         value: 80,
         unit: 'mg/dL\u0000',
       });
-      expectValidation(res, '/api/v1/biometrics', [{ field: 'body.unit', message: 'must not contain NUL characters' }]);
+      expectValidation(res, '/api/v1/biometrics', [
+        { field: 'body.unit', message: 'must not contain NUL characters or unpaired surrogate code units' },
+      ]);
     });
   });
 

@@ -49,6 +49,7 @@ describe('defaults', () => {
       rateLimitPerIpPerMinute: 120_000,
       authFailuresPerIpPerMinute: 20,
       trustProxy: false,
+      keyCacheTtlMs: 5_000,
       corsOrigins: [],
       metricsPublic: false,
       tlsCertFile: undefined,
@@ -137,7 +138,6 @@ describe('boolean variables', () => {
     ['ANALYTICS_SCHEDULER', 'analyticsSchedulerEnabled'],
     ['LOG_PRETTY', 'logPretty'],
     ['ETL_SHIFT_TO_NOW', 'etlShiftToNow'],
-    ['TRUST_PROXY', 'trustProxy'],
     ['METRICS_PUBLIC', 'metricsPublic'],
   ] as const;
 

@@ -433,10 +433,13 @@ describe.skipIf(!hasChromium || TEST_DB !== 'pglite')('dashboard in Chromium', (
     const key = await t.key('clinician');
     await signIn(page, key);
     await page.locator('tr[data-patient-id]').first().waitFor();
-    await t.database.db
-      .update(apiKeys)
-      .set({ revokedAt: new Date() })
+    // Revoked through the API, as an admin would: that also clears the key cache.
+    const [row] = await t.database.db
+      .select()
+      .from(apiKeys)
       .where(eq(apiKeys.keyHash, hashKey(key)));
+    const revoked = await t.call(t.adminKey, { method: 'DELETE', url: `/api/v1/keys/${row?.id}` });
+    expect(revoked.statusCode).toBe(200);
     await page.locator(`a[data-patient-id="${byName('Ana Souza').id}"]`).click();
     await page.getByLabel('API key').waitFor();
     expect(await page.locator('main').textContent()).toContain('no longer accepted');

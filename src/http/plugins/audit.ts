@@ -113,6 +113,9 @@ async function auditPlugin(app: FastifyInstance, opts: AuditPluginOptions): Prom
         },
         'audit event could not be recorded; response withheld',
       );
+      // Already a server error (typically the database is down, and the audit insert failed
+      // for the same reason): the request has failed either way; keep its answer.
+      if (status >= 500) return payload;
       reply.removeHeader('x-total-count');
       reply.code(503).header('retry-after', '5').type('application/problem+json');
       return JSON.stringify(
