@@ -95,7 +95,7 @@ describe('POST /api/v1/biometrics/bulk (JSON)', () => {
           index: 6,
           status: 'rejected',
           reason: 'unknown_unit',
-          message: 'body.6.unit unit "kg" is not accepted for glucose; use mg/dl or mmol/l',
+          message: 'body.6.unit this unit is not accepted for glucose; use mg/dL or mmol/L',
         },
         { index: 7, status: 'rejected', reason: 'invalid_item', message: expect.stringMatching(/^body\.7\.type /) },
         { index: 8, status: 'rejected', reason: 'unknown_patient', message: 'patient_id: patient not found' },

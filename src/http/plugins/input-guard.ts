@@ -31,7 +31,10 @@ export function findUnstorableText(root: unknown, rootPath: string): string | un
     } else if (Array.isArray(value)) {
       for (let i = value.length - 1; i >= 0; i--) stack.push([value[i], `${path}.${i}`]);
     } else if (isWalkable(value)) {
-      for (const [k, v] of Object.entries(value)) {
+      // Pushed in reverse so the first offending field in document order is reported.
+      const entries = Object.entries(value);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [k, v] = entries[i] as [string, unknown];
         const p = `${path}.${BAD_TEXT.test(k) ? '?' : k}`;
         if (BAD_TEXT.test(k)) return p;
         stack.push([v, p]);

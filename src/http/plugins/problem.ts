@@ -240,7 +240,7 @@ const UNAVAILABLE_CODES = new Set([
 
 /** Messages node-postgres uses for a lost or unobtainable connection (these errors carry no code). */
 const UNAVAILABLE_MESSAGE =
-  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connection is closed|Client was closed and is not queryable|Query read timeout|Cannot use a pool after calling end/i;
+  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connection is closed|Client was closed and is not queryable|Query read timeout|Cannot use a pool after calling end|PGlite is closed/i;
 
 /** Errors from the database driver that mean "database unreachable", not a bug. */
 export function isDatabaseUnavailable(err: unknown, depth = 0): boolean {
