@@ -109,7 +109,8 @@ describe('bootstrap admin key', () => {
   });
 
   it('the bootstrap key opens the API', async () => {
-    const app = await createTestApp();
+    // A restart is simulated on a running app: without the key cache, as after a real restart.
+    const app = await createTestApp({ env: { KEY_CACHE_TTL_MS: '0' } });
     try {
       await start(app.database.db, KEY_A);
       const ok = await app.call(KEY_A, { method: 'GET', url: '/api/v1/patients' });
