@@ -35,7 +35,9 @@ async function securityPlugin(app: FastifyInstance, opts: { corsOrigins: string[
   }
   app.addHook('onSend', async (request, reply, payload) => {
     reply.header('x-request-id', String(request.id));
-    if (request.url.startsWith('/api/')) reply.header('cache-control', 'no-store');
+    // Patient data and operational data (metrics) are never cached by browsers or proxies.
+    if (request.url.startsWith('/api/') || request.url.startsWith('/metrics'))
+      reply.header('cache-control', 'no-store');
     if (request.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
     return payload;
   });
