@@ -64,23 +64,24 @@ describe('error log serializer', () => {
       cause,
     );
     const logged = serialize(wrapped);
-    expect(logged).toMatchObject({
-      type: 'Error',
-      code: '23505',
-      message: 'duplicate key value violates unique constraint "patients_email_key"',
-    });
+    expect(logged).toMatchObject({ message: 'database error 23505', sqlState: '23505' });
     expect(JSON.stringify(logged)).not.toContain('ana@example.org');
     expect(JSON.stringify(logged)).not.toContain('Ana Souza');
   });
 
   it('hides the message of an ORM error without a cause', () => {
     const logged = serialize(new DrizzleQueryError('select $1', ['secret@example.org']));
-    expect(logged).toMatchObject({ message: 'query failed' });
+    expect(logged).toMatchObject({ message: 'database error' });
     expect(JSON.stringify(logged)).not.toContain('secret@example.org');
   });
 
   it('keeps ordinary errors as they are', () => {
     const err = Object.assign(new Error('boom'), { code: 'X1' });
-    expect(serialize(err)).toMatchObject({ type: 'Error', code: 'X1', message: 'boom', stack: err.stack });
+    expect(serialize(err)).toMatchObject({
+      type: 'Error',
+      code: 'X1',
+      message: 'boom',
+      stack: expect.stringContaining('    at '),
+    });
   });
 });
