@@ -12,7 +12,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { NewAuditEvent } from '../../modules/audit/audit.repository.js';
 import type { AuditWriter } from '../../modules/audit/audit.writer.js';
-import { problemBody } from './problem.js';
+import { isDatabaseUnavailable, problemBody } from './problem.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -117,9 +117,16 @@ async function auditPlugin(app: FastifyInstance, opts: AuditPluginOptions): Prom
       // for the same reason): the request has failed either way; keep its answer.
       if (status >= 500) return payload;
       reply.removeHeader('x-total-count');
-      reply.code(503).header('retry-after', '5').type('application/problem+json');
+      // The database being down is the usual cause: say so, as every other route would.
+      const down = isDatabaseUnavailable(err);
+      reply
+        .code(503)
+        .header('retry-after', down ? '2' : '5')
+        .type('application/problem+json; charset=utf-8');
       return JSON.stringify(
-        problemBody(request, 503, 'audit_unavailable', 'The access could not be recorded; retry shortly'),
+        down
+          ? problemBody(request, 503, 'database_unavailable', 'The database is unavailable; retry shortly')
+          : problemBody(request, 503, 'audit_unavailable', 'The access could not be recorded; retry shortly'),
       );
     }
   });
