@@ -113,10 +113,11 @@ export async function recomputeAll(tx: DbOrTx, now: Date): Promise<EngineStats> 
 }
 
 /**
- * v2: consume the change buffer, then recompute the buckets it named. Two statements in
- * the caller's transaction: the consume statement's snapshot decides which buffer rows
- * this run owns; the recompute runs with a later snapshot, so it sees at least every change
- * those rows describe. Rows committed after the consume stay in the buffer for the next run.
+ * v2: consume the change buffer, then recompute the buckets it named, in the caller's
+ * transaction: the consume statement's snapshot decides which buffer rows this run owns;
+ * the recompute is a later statement with a later snapshot, so it sees at least every
+ * change those rows describe. Rows committed after the consume stay in the buffer for the
+ * next run.
  */
 export async function applyBufferedChanges(tx: DbOrTx, now: Date, hooks: EngineHooks = {}): Promise<EngineStats> {
   await ensureWorkTable(tx);
