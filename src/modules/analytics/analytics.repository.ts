@@ -57,11 +57,11 @@ export async function listMetrics(
       select a.patient_id, a.type, m.stat, m.value, a.count, a.bucket_start, a.computed_at
       from (
         select * from analytics a where ${w}
-        order by a.bucket_start desc, a.patient_id, a.type
+        order by a.bucket_start desc nulls last, a.patient_id, a.type
         limit ${Math.ceil((limit + offset) / stats.length) + 1}
       ) a
       cross join lateral (values ${statValues}) as m(stat, ord, value)
-      order by a.bucket_start desc, a.patient_id, a.type, m.ord
+      order by a.bucket_start desc nulls last, a.patient_id, a.type, m.ord
       limit ${limit} offset ${offset}`,
     ),
     queryRows(db, sql`select count(*)::int8 as n from analytics a where ${w}`),

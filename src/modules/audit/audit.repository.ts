@@ -43,7 +43,7 @@ export async function listAuditEvents(
       .select()
       .from(auditEvents)
       .where(w)
-      .orderBy(desc(auditEvents.at), desc(auditEvents.id))
+      .orderBy(sql`${auditEvents.at} desc nulls last`, desc(auditEvents.id)) // matches audit_events_at_idx
       .limit(limit)
       .offset(offset),
     db.select({ n: count() }).from(auditEvents).where(w),

@@ -57,7 +57,13 @@ export async function history(
       // Within one type, timestamps are unique: ordering by timestamp alone is the same
       // order and lets PostgreSQL read the (patient, type, timestamp) index backwards
       // without a sort step. Across types, the id breaks ties.
-      .orderBy(...(f.type ? [desc(biometrics.timestamp)] : [desc(biometrics.timestamp), desc(biometrics.id)]))
+      // The all-types index is (timestamp DESC NULLS LAST, id DESC NULLS LAST): the ORDER BY must
+      // say NULLS LAST too, or PostgreSQL sorts the patient's whole history for every page.
+      .orderBy(
+        ...(f.type
+          ? [desc(biometrics.timestamp)]
+          : [sql`${biometrics.timestamp} desc nulls last`, sql`${biometrics.id} desc nulls last`]),
+      )
       .limit(limit)
       .offset(offset),
     db.select({ n: count() }).from(biometrics).where(w),
