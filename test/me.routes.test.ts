@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, type TestApp } from './helpers/app.js';
+import { createTestApp, type TestApp, uniqueEmail } from './helpers/app.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -32,12 +32,21 @@ describe('GET /api/v1/me', () => {
   });
 
   it('describes a read-only key limited to some patients', async () => {
-    const res = await t.call(await t.key('reader', [7, 9]), { method: 'GET', url: '/api/v1/me' });
+    const ids: number[] = [];
+    for (const name of ['Scope One', 'Scope Two']) {
+      const created = await t.call(t.adminKey, {
+        method: 'POST',
+        url: '/api/v1/patients',
+        payload: { name, dob: '1970-01-01', gender: 'other', email: uniqueEmail('me') },
+      });
+      ids.push(created.json().id);
+    }
+    const res = await t.call(await t.key('reader', ids), { method: 'GET', url: '/api/v1/me' });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({
       role: 'reader',
       permissions: ['patients:read', 'readings:read', 'analytics:read'],
-      patient_ids: [7, 9],
+      patient_ids: ids,
     });
   });
 
