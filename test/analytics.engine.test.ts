@@ -337,6 +337,25 @@ describe('runs at the same time', () => {
     expect(await storedBuckets(db, [p])).toEqual([bucket(p, 'glucose', '2025-08-01T10:00:00Z', 10, 10, 10, 1)]);
   });
 
+  it('a tick whose work a run started since then already did is skipped and records nothing', async () => {
+    const p = await newPatient(db);
+    await put(db, p, 'glucose', '2025-08-03T10:00:00Z', 5);
+    const tickAt = new Date('2031-01-01T00:00:00Z');
+    const first = await runOk(db, 2, { instanceId: 'a', trigger: 'scheduled', tickAt, now: () => tickAt });
+    const runsAfterFirst = (await listRuns(db, 1, 0)).total;
+
+    // Another instance whose timer fired a moment later, for the same tick.
+    const late = await runJob(db, 2, { instanceId: 'b', trigger: 'scheduled', tickAt });
+    expect(late).toEqual({ ran: false, reason: 'covered' });
+    expect((await listRuns(db, 1, 0)).total).toBe(runsAfterFirst);
+
+    // The next tick runs again.
+    const next = new Date(tickAt.getTime() + 2000);
+    const again = await runOk(db, 2, { instanceId: 'b', trigger: 'scheduled', tickAt: next, now: () => next });
+    expect([first.run.instance, again.run.instance]).toEqual(['a', 'b']);
+    expect(await storedBuckets(db, [p])).toEqual([bucket(p, 'glucose', '2025-08-03T10:00:00Z', 5, 5, 5, 1)]);
+  });
+
   it.runIf(TEST_DB === 'postgres')(
     'two instances (separate pools) ticking at once: one run, the other skips, no duplicate rows',
     async () => {

@@ -74,7 +74,12 @@ export function runJob(
 ): Promise<JobOutcome> {
   return runAnalyticsJob(
     { db, log: silentLog, now: opts.now ?? (() => new Date()), instanceId: opts.instanceId ?? 'test' },
-    { version, trigger: opts.trigger ?? 'manual', ...(opts.hooks ? { hooks: opts.hooks } : {}) },
+    {
+      version,
+      trigger: opts.trigger ?? 'manual',
+      ...(opts.tickAt ? { tickAt: opts.tickAt } : {}),
+      ...(opts.hooks ? { hooks: opts.hooks } : {}),
+    },
   );
 }
 

@@ -6,7 +6,7 @@
 import { sql } from 'drizzle-orm';
 import { type Db, queryRows } from '../../db/database.js';
 import { applyBufferedChanges, type EngineHooks, type EngineStats, recomputeAll } from './analytics.engine.js';
-import { type AnalyticsRunRow, insertRun, type RunTrigger } from './analytics.runs.repository.js';
+import { type AnalyticsRunRow, insertRun, type RunTrigger, succeededRunSince } from './analytics.runs.repository.js';
 
 type LogFn = (obj: Record<string, unknown>, msg: string) => void;
 
@@ -30,6 +30,12 @@ export interface AnalyticsJobDeps {
 export interface RunOptions {
   version: 1 | 2;
   trigger: RunTrigger;
+  /**
+   * Scheduled runs: the tick's time. Once the lock is held, the run is skipped (outcome
+   * `covered`) when a run that started at or after it has already succeeded, so instances
+   * whose timers fire a moment apart do not each run the same tick one after the other.
+   */
+  tickAt?: Date;
   /** Test seams. */
   hooks?: EngineHooks & {
     /** Called once the advisory lock is held, before the engine starts. */
@@ -37,8 +43,13 @@ export interface RunOptions {
   };
 }
 
-/** A run happened (and was recorded), or another one held the lock and nothing was done. */
-export type JobOutcome = { ran: true; run: AnalyticsRunRow; stats?: EngineStats } | { ran: false; reason: 'busy' };
+/**
+ * A run happened (and was recorded); or nothing was done because another run held the lock
+ * (`busy`) or a run since the tick's time already did the work (`covered`).
+ */
+export type JobOutcome =
+  | { ran: true; run: AnalyticsRunRow; stats?: EngineStats }
+  | { ran: false; reason: 'busy' | 'covered' };
 
 /** Advisory lock key shared by every instance for analytics runs ("PPAN"). */
 export const ANALYTICS_LOCK_KEY = 0x5050414e;
@@ -90,6 +101,7 @@ async function execute(deps: AnalyticsJobDeps, opts: RunOptions): Promise<JobOut
   const startedAt = deps.now();
   const t0 = performance.now();
   let stats: EngineStats | undefined;
+  let skipped: 'busy' | 'covered' = 'busy';
   try {
     const run = await deps.db.transaction(async (tx) => {
       // A full recompute may outlast the pool's per-statement timeout, which is meant for requests.
@@ -98,6 +110,10 @@ async function execute(deps: AnalyticsJobDeps, opts: RunOptions): Promise<JobOut
         sql`select set_config('statement_timeout', '0', true), pg_try_advisory_xact_lock(${ANALYTICS_LOCK_KEY}) as ok`,
       );
       if (lock?.ok !== true) return undefined;
+      if (opts.tickAt && (await succeededRunSince(tx, opts.tickAt))) {
+        skipped = 'covered';
+        return undefined;
+      }
       await opts.hooks?.onLocked?.();
       stats = version === 1 ? await recomputeAll(tx, startedAt) : await applyBufferedChanges(tx, startedAt, opts.hooks);
       // Recorded in the same transaction: a succeeded record exists exactly when the work committed.
@@ -112,8 +128,13 @@ async function execute(deps: AnalyticsJobDeps, opts: RunOptions): Promise<JobOut
       });
     });
     if (!run) {
-      deps.log.debug({ trigger }, 'analytics run skipped: another instance holds the lock');
-      return { ran: false, reason: 'busy' };
+      deps.log.debug(
+        { trigger, reason: skipped },
+        skipped === 'busy'
+          ? 'analytics run skipped: another instance holds the lock'
+          : 'analytics run skipped: a run since this tick already succeeded',
+      );
+      return { ran: false, reason: skipped };
     }
     deps.log.info(
       { runId: run.id, version, trigger, ...stats, ms: Math.round(performance.now() - t0) },

@@ -1,5 +1,5 @@
 /** Drizzle access to `analytics_runs`, the record of every analytics job run. */
-import { count, desc } from 'drizzle-orm';
+import { and, count, desc, eq, gte } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/database.js';
 import { analyticsRuns } from '../../db/schema.js';
 
@@ -60,4 +60,18 @@ export async function listRuns(
     db.select({ n: count() }).from(analyticsRuns),
   ]);
   return { rows: rows.map(toRow), total: Number(totals[0]?.n ?? 0) };
+}
+
+/**
+ * Whether a run that started at or after `since` has succeeded: its snapshot already
+ * includes every change committed before `since`, so a scheduled tick at `since` has nothing
+ * left to do.
+ */
+export async function succeededRunSince(db: DbOrTx, since: Date): Promise<boolean> {
+  const rows = await db
+    .select({ id: analyticsRuns.id })
+    .from(analyticsRuns)
+    .where(and(eq(analyticsRuns.status, 'succeeded'), gte(analyticsRuns.startedAt, since)))
+    .limit(1);
+  return rows.length > 0;
 }
