@@ -13,6 +13,7 @@ import { AppError, ValidationError } from '../domain/errors.js';
 import { parseTimestamp } from '../domain/timestamps.js';
 import { insertAuditEvents } from '../modules/audit/audit.repository.js';
 import { isRole, ROLES } from '../modules/keys/keys.roles.js';
+import { toKeyInfoDto } from '../modules/keys/keys.schemas.js';
 import { createKey, type KeyInfo, listKeyInfos, revokeKeyById } from '../modules/keys/keys.service.js';
 import { UsageError } from './cli-errors.js';
 
@@ -45,20 +46,6 @@ function describe(k: KeyInfo): string {
       ? `expires ${k.expiresAt.toISOString()}`
       : 'active';
   return `${String(k.id).padStart(5)}  pp_${k.prefix}_…  ${k.role.padEnd(9)}  ${scope.padEnd(20)}  ${state.padEnd(34)}  ${k.name}`;
-}
-
-function toJson(k: KeyInfo) {
-  return {
-    id: k.id,
-    name: k.name,
-    prefix: k.prefix,
-    role: k.role,
-    patient_ids: k.patientIds,
-    bootstrap: k.bootstrap,
-    created_at: k.createdAt.toISOString(),
-    expires_at: k.expiresAt?.toISOString() ?? null,
-    revoked_at: k.revokedAt?.toISOString() ?? null,
-  };
 }
 
 function parsePatients(text: string | undefined): number[] | null {
@@ -134,7 +121,7 @@ export async function keysCommand(argv: string[], io: KeysCommandIo = {}): Promi
         const { key, info } = await createKey({ db: database.db }, input);
         await audit(database, 'create', { key_id: info.id, key_role: info.role });
         if (values.json) {
-          out(JSON.stringify({ key, ...toJson(info) }));
+          out(JSON.stringify({ key, ...toKeyInfoDto(info) }));
         } else {
           out(
             `Created key ${info.id} (${info.role}, ${info.patientIds ? `patients ${info.patientIds.join(',')}` : 'all patients'}).`,
@@ -152,7 +139,7 @@ export async function keysCommand(argv: string[], io: KeysCommandIo = {}): Promi
       if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
       run = async (database) => {
         const keys = await listKeyInfos({ db: database.db });
-        if (values.json) out(JSON.stringify(keys.map(toJson)));
+        if (values.json) out(JSON.stringify(keys.map(toKeyInfoDto)));
         else {
           out(
             `${'id'.padStart(5)}  ${'prefix'.padEnd(14)}  ${'role'.padEnd(9)}  ${'scope'.padEnd(20)}  ${'state'.padEnd(34)}  name`,
@@ -169,7 +156,7 @@ export async function keysCommand(argv: string[], io: KeysCommandIo = {}): Promi
       run = async (database) => {
         const info = await revokeKeyById({ db: database.db }, Number(id));
         await audit(database, 'revoke', { key_id: info.id });
-        out(values.json ? JSON.stringify(toJson(info)) : `Revoked key ${info.id} (${info.role}, ${info.name}).`);
+        out(values.json ? JSON.stringify(toKeyInfoDto(info)) : `Revoked key ${info.id} (${info.role}, ${info.name}).`);
         return 0;
       };
       break;

@@ -3,7 +3,8 @@
  * rejected by the schemas, no silent removal); query strings and path parameters arrive
  * as text and are coerced to the declared types, as FastAPI does, but only from plain
  * decimal text: "0x10", "1e3", " 7" or "" are not numbers here, though `Number()` says so.
- * No part may carry a NUL character, which PostgreSQL cannot store in text.
+ * Text PostgreSQL cannot store (NUL, unpaired surrogates) is refused before validation, by
+ * the input-guard plugin.
  */
 import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
@@ -41,45 +42,6 @@ type JsonSchema = { type?: unknown; properties?: Record<string, JsonSchema> };
 
 function pointer(path: readonly (string | number)[]): string {
   return path.map((p) => `/${String(p).replaceAll('~', '~0').replaceAll('/', '~1')}`).join('');
-}
-
-/**
- * Every string (and object key) holding a NUL character, as Ajv-style errors. Iterative:
- * a body nested a hundred thousand levels deep must be a 422, not a stack overflow.
- */
-function nulErrors(data: unknown): ErrorObject[] {
-  type Node = { value: unknown; key?: string | number; parent?: Node };
-  const pathOf = (node: Node): (string | number)[] => {
-    const path: (string | number)[] = [];
-    for (let n: Node | undefined = node; n?.key !== undefined; n = n.parent) path.push(n.key);
-    return path.reverse();
-  };
-  const out: ErrorObject[] = [];
-  const stack: Node[] = [{ value: data }];
-  while (stack.length > 0 && out.length < 20) {
-    const node = stack.pop() as Node;
-    const value = node.value;
-    if (typeof value === 'string') {
-      if (value.includes('\u0000')) {
-        out.push({
-          instancePath: pointer(pathOf(node)),
-          schemaPath: '#',
-          keyword: 'nul',
-          params: {},
-          message: 'must not contain NUL characters',
-        });
-      }
-    } else if (Array.isArray(value)) {
-      for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], key: i, parent: node });
-    } else if (value !== null && typeof value === 'object') {
-      const entries = Object.entries(value);
-      for (let i = entries.length - 1; i >= 0; i--) {
-        const [k, v] = entries[i] as [string, unknown];
-        stack.push({ value: k.includes('\u0000') ? k : v, key: k, parent: node });
-      }
-    }
-  }
-  return out;
 }
 
 /** Query and path values that coercion would accept but that are not plain decimal numbers. */
@@ -132,11 +94,7 @@ export function buildValidatorCompiler(): FastifySchemaCompiler<unknown> {
   const strict = makeAjv(false);
   const coercing = makeAjv(true);
   return ({ schema, httpPart }) => {
-    if (httpPart === 'body') return withPrechecks(strict.compile(schema as object), (data) => nulErrors(data));
-    const compiled = coercing.compile(schema as object);
-    return withPrechecks(compiled, (data) => {
-      const nul = nulErrors(data);
-      return nul.length > 0 ? nul : numberTextErrors(schema as JsonSchema, data);
-    });
+    if (httpPart === 'body') return strict.compile(schema as object);
+    return withPrechecks(coercing.compile(schema as object), (data) => numberTextErrors(schema as JsonSchema, data));
   };
 }

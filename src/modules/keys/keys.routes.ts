@@ -6,22 +6,8 @@ import { parseTimestamp } from '../../domain/timestamps.js';
 import type { RoutePluginOptions } from '../../http/types.js';
 import type { KeyCache } from './keys.cache.js';
 import type { Role } from './keys.roles.js';
-import { createKeySchema, type KeyInfoDto, listKeysSchema, revokeKeySchema } from './keys.schemas.js';
+import { createKeySchema, listKeysSchema, revokeKeySchema, toKeyInfoDto } from './keys.schemas.js';
 import * as service from './keys.service.js';
-
-export function toKeyInfoDto(k: service.KeyInfo): KeyInfoDto {
-  return {
-    id: k.id,
-    name: k.name,
-    prefix: k.prefix,
-    role: k.role,
-    patient_ids: k.patientIds,
-    bootstrap: k.bootstrap,
-    created_at: k.createdAt.toISOString(),
-    expires_at: k.expiresAt?.toISOString() ?? null,
-    revoked_at: k.revokedAt?.toISOString() ?? null,
-  };
-}
 
 export async function keysRoutes(
   app: FastifyInstance,

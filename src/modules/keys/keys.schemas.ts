@@ -2,6 +2,7 @@
 import { type Static, Type } from 'typebox';
 import { errorResponses, IdParams, PageQuery, Timestamp } from '../../http/common.schemas.js';
 import { ROLES } from './keys.roles.js';
+import type { KeyInfo } from './keys.service.js';
 
 const RoleSchema = Type.Union(
   ROLES.map((r) => Type.Literal(r)),
@@ -24,6 +25,21 @@ export const KeyInfoSchema = Type.Object(
   { $id: 'ApiKeyInfo' },
 );
 export type KeyInfoDto = Static<typeof KeyInfoSchema>;
+
+/** A key's public description as the API and `keys --json` show it (never the secret or its hash). */
+export function toKeyInfoDto(k: KeyInfo): KeyInfoDto {
+  return {
+    id: k.id,
+    name: k.name,
+    prefix: k.prefix,
+    role: k.role,
+    patient_ids: k.patientIds,
+    bootstrap: k.bootstrap,
+    created_at: k.createdAt.toISOString(),
+    expires_at: k.expiresAt?.toISOString() ?? null,
+    revoked_at: k.revokedAt?.toISOString() ?? null,
+  };
+}
 
 export const CreateKeyBody = Type.Object(
   {
