@@ -152,7 +152,7 @@ export async function applyBufferedChanges(tx: DbOrTx, now: Date, hooks: EngineH
   if (buckets === 0) return { rowsConsumed: consumed, bucketsRecomputed: 0, upserted: 0, deleted: 0 };
 
   // Per-bucket lookups, whatever the estimates: the work table has no statistics, and with
-  // a few thousand rows the planner switches to hash joins that read all of `analytics`
+  // some 20,000 rows the planner switched to hash joins that read all of `analytics`
   // (and to a hash join for the update by row address), a cost that grows with the store,
   // not with the changes. JIT compilation would cost more than it saves on these plans.
   // Transaction-local: the run's transaction ends right after.
