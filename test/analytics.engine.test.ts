@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Database, openDatabase, queryRows } from '../src/db/database.js';
 import { computeFromReadings, storedBuckets } from '../src/modules/analytics/analytics.engine.js';
 import { listRuns } from '../src/modules/analytics/analytics.runs.repository.js';
+import { erasePatient } from '../src/modules/patients/patients.service.js';
 import { bufferOf, etlInsert, newPatient, put, remove, runJob, runOk } from './helpers/analytics.js';
 import { createPgTestDatabase, createTestDatabase, TEST_DB } from './helpers/database.js';
 
@@ -313,6 +314,41 @@ describe.each([1, 2] as const)('patient erased during a v%i run', (version) => {
         bucket(other, 'glucose', '2025-07-03T10:00:00Z', 42, 42, 42, 1),
       ]);
       expect(await bufferOf(db, [p, other])).toEqual([]);
+    },
+  );
+});
+
+describe('patient erased while a v2 run holds consumed buffer rows', () => {
+  it.runIf(TEST_DB === 'postgres')(
+    'the erase waits for the run instead of deadlocking on a consumed buffer row',
+    async () => {
+      const p = await newPatient(db);
+      await put(db, p, 'glucose', '2025-07-04T09:00:00Z', 90);
+      const pool = database.pool;
+      if (!pool) throw new Error('no pool');
+      let erasing: Promise<unknown> | undefined;
+      // The erase locks the patient, then deletes its buffer rows, which this run has just
+      // consumed (and still holds): it must find the patient already locked by the run.
+      const run = await runOk(db, 2, {
+        hooks: {
+          afterConsume: async () => {
+            erasing = erasePatient({ db, now: () => new Date() }, null, p);
+            for (let i = 0; ; i++) {
+              const waiting = await pool.query(
+                `select count(*)::int as n from pg_stat_activity
+                 where datname = current_database() and wait_event_type = 'Lock'`,
+              );
+              if (waiting.rows[0]?.n > 0) break;
+              if (i > 300) throw new Error('the erase never waited for the run');
+              await new Promise((r) => setTimeout(r, 20));
+            }
+          },
+        },
+      });
+      expect(run.run).toMatchObject({ status: 'succeeded', rowsConsumed: 1, bucketsTouched: 1 });
+      expect(await erasing).toEqual({ ok: true, deleted_id: p, readings_deleted: 1 });
+      expect(await storedBuckets(db, [p])).toEqual([]);
+      expect(await bufferOf(db, [p])).toEqual([]);
     },
   );
 });

@@ -161,8 +161,14 @@ async function run(ctx: BenchContext, db: DbKind): Promise<ResultRow[]> {
     // Seeded rows are the starting state, not changes: empty the buffer.
     await sql.exec('truncate biometrics_hourly');
     await sql.exec('vacuum analyze');
+    // LIKE does not copy storage parameters (the store's fillfactor): copied by hand.
+    const storage = (
+      await sql.query<{ opts: string }>(
+        `select coalesce(array_to_string(reloptions, ', '), '') as opts from pg_class where oid = 'analytics'::regclass`,
+      )
+    )[0]?.opts;
     await sql.exec(
-      `create table ${SQL_TABLE} (like analytics including all);
+      `create table ${SQL_TABLE} (like analytics including all)${storage ? ` with (${storage})` : ''};
        alter table ${SQL_TABLE} add foreign key (patient_id) references patients (id) on delete cascade;`,
     );
     const insert = await setBasedInsert(sql);

@@ -121,15 +121,25 @@ export async function recomputeAll(tx: DbOrTx, now: Date): Promise<EngineStats> 
  */
 export async function applyBufferedChanges(tx: DbOrTx, now: Date, hooks: EngineHooks = {}): Promise<EngineStats> {
   await ensureWorkTable(tx);
+  // Key-share locks on the patients the buffer names come first, then the consume (the
+  // one-time filter makes the DELETE wait for `locked`). An erase already under way
+  // finishes first (and the recompute then sees its readings gone); a later one waits for
+  // this run. Without them, a new bucket's foreign-key check could meet a half-erased
+  // patient and fail the run, or deadlock with the erase's cascade. Locking before
+  // deleting takes the locks in the erase's order (patient, then buffer rows), so an erase
+  // arriving mid-run waits instead of deadlocking on a consumed buffer row.
   const [c] = await queryRows(
     tx,
     sql`
-    with consumed as (
-      delete from biometrics_hourly returning patient_id, type, bucket_start
+    with locked as (
+      select id from patients where id in (select patient_id from biometrics_hourly) for key share
+    ), consumed as (
+      delete from biometrics_hourly where (select count(*) from locked) >= 0
+      returning patient_id, type, bucket_start
     ), work as (
       insert into pg_temp.analytics_work (patient_id, type, bucket_start)
       -- Normalised again so a hand-written buffer row with an odd bucket_start still names its
-      -- hour; sorted so the recompute walks the readings index in order.
+      -- hour; sorted so the recompute walks the indexes in order.
       select distinct patient_id, type, date_trunc('hour', bucket_start, 'UTC') from consumed
       order by 1, 2, 3
       returning 1
@@ -141,21 +151,22 @@ export async function applyBufferedChanges(tx: DbOrTx, now: Date, hooks: EngineH
   await hooks.afterConsume?.();
   if (buckets === 0) return { rowsConsumed: consumed, bucketsRecomputed: 0, upserted: 0, deleted: 0 };
 
-  // Key-share locks on the patients involved: an erase already under way finishes first
-  // (and the recompute below then sees its readings gone), a later one waits for this run.
-  // Without them, a new bucket's foreign-key check could meet a half-erased patient and
-  // fail the run, or deadlock with the erase's cascade.
+  // Per-bucket lookups, whatever the estimates: the work table has no statistics, and with
+  // some 20,000 rows the planner switched to hash joins that read all of `analytics`
+  // (and to a hash join for the update by row address), a cost that grows with the store,
+  // not with the changes. JIT compilation would cost more than it saves on these plans.
+  // Transaction-local: the run's transaction ends right after.
   await queryRows(
     tx,
-    sql`select count(*) from (
-      select 1 from patients where id in (select patient_id from pg_temp.analytics_work) for key share
-    ) locked`,
+    sql`select set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true),
+               set_config('jit', 'off', true)`,
   );
   const [r] = await queryRows(
     tx,
     sql`
-    with g as (
-      select w.patient_id, w.type, w.bucket_start, s.min, s.max, s.sum, s.count
+    with diff as materialized (
+      select w.patient_id, w.type, w.bucket_start, g.min, g.max, g.sum, g.count,
+             a.ctid as stored_at, a.count is null as is_new
       from pg_temp.analytics_work w
       cross join lateral (
         select min(b.value) as min, max(b.value) as max, sum(b.value) as sum,
@@ -163,13 +174,9 @@ export async function applyBufferedChanges(tx: DbOrTx, now: Date, hooks: EngineH
         from biometrics b
         where b.patient_id = w.patient_id and b.type = w.type
           and b.timestamp >= w.bucket_start and b.timestamp < w.bucket_start + interval '1 hour'
-      ) s
-    ), diff as materialized (
-      select g.patient_id, g.type, g.bucket_start, g.min, g.max, g.sum, g.count,
-             a.ctid as stored_at, a.count is null as is_new
-      from g
+      ) g
       left join analytics a
-        on a.patient_id = g.patient_id and a.type = g.type and a.bucket_start = g.bucket_start
+        on a.patient_id = w.patient_id and a.type = w.type and a.bucket_start = w.bucket_start
       where ${DIFFERS}
     ), ${applyDiff(now, sql`true`)}
     select (select count(*) from ins) + (select count(*) from upd) as upserted,
