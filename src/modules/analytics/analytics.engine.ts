@@ -87,8 +87,12 @@ export async function recomputeAll(tx: DbOrTx, now: Date): Promise<EngineStats> 
   const [r] = await queryRows(
     tx,
     sql`
-    with consumed as (
-      delete from biometrics_hourly returning 1
+    with buffered as (
+      -- As in v2: patients named by the buffer are locked before their rows are consumed,
+      -- in the erase's order (patient, then buffer rows), so an erase waits, not deadlocks.
+      select id from patients where id in (select patient_id from biometrics_hourly) for key share
+    ), consumed as (
+      delete from biometrics_hourly where (select count(*) from buffered) >= 0 returning 1
     ), g as (
       select patient_id, type, date_trunc('hour', timestamp, 'UTC') as bucket_start,
              min(value) as min, max(value) as max, sum(value) as sum, count(*)::int as count
