@@ -84,7 +84,7 @@ function intParam(params: URLSearchParams, name: string, def: number): number {
  * (same names), so the ratio compares only what the application adds around them.
  */
 const SQL = {
-  patientsPage: `select "id", "name", "dob", "gender", "address", "email", "phone", "created_at", "updated_at"
+  patientsPage: `select "id", "name", "dob", "gender", "address", "email", "phone"
     from "patients" order by "patients"."id" asc limit $1 offset $2`,
   patientsCount: `select count(*) from "patients"`,
   historyPage: `select "id", "patient_id", "type", "value", "unit", "timestamp" from "biometrics"

@@ -7,6 +7,19 @@ import { patients } from '../../db/schema.js';
 export type PatientRow = typeof patients.$inferSelect;
 export type NewPatientRow = typeof patients.$inferInsert;
 
+/** The columns the API shows; lists read only these. */
+const listColumns = {
+  id: patients.id,
+  name: patients.name,
+  dob: patients.dob,
+  gender: patients.gender,
+  address: patients.address,
+  email: patients.email,
+  phone: patients.phone,
+};
+
+export type PatientListRow = Pick<PatientRow, keyof typeof listColumns>;
+
 export interface PatientFilter {
   /** Restrict to these ids (key scope); null means all. */
   ids: number[] | null;
@@ -34,7 +47,7 @@ function buildListStatements(db: DbOrTx, filters: number) {
   const w = where(filters);
   return {
     page: db
-      .select()
+      .select(listColumns)
       .from(patients)
       .where(w)
       .orderBy(asc(patients.id))
@@ -63,7 +76,7 @@ export async function listPatients(
   filter: PatientFilter,
   limit: number,
   offset: number,
-): Promise<{ rows: PatientRow[]; total: number }> {
+): Promise<{ rows: PatientListRow[]; total: number }> {
   const filters = (filter.ids !== null ? HAS_SCOPE : 0) | (filter.search ? HAS_SEARCH : 0);
   const s = listStatements(db)(filters);
   const values = {
