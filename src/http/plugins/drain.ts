@@ -44,7 +44,7 @@ async function drainPlugin(app: FastifyInstance, opts: DrainPluginOptions): Prom
   // Callback-style hooks: they run on every request, and need no promise.
   app.addHook('onRequest', (request, reply, done) => {
     inFlight++;
-    reply.raw.once('close', requestDone);
+    reply.raw.on('close', requestDone);
     if (readiness.draining && !PROBES.has(request.routeOptions.url ?? '')) {
       reply.header('retry-after', '5');
       sendProblem(request, reply, 503, 'shutting_down', 'This instance is shutting down; retry shortly');
