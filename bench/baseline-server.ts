@@ -11,7 +11,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 
 type Row = Record<string, unknown>;
-type Query = (text: string, params: unknown[]) => Promise<Row[]>;
+/** Runs `text`; with a `name`, as a named prepared statement (PostgreSQL), as the application runs it. */
+type Query = (text: string, params: unknown[], name?: string) => Promise<Row[]>;
 
 const UNITS: Record<string, string> = { glucose: 'mg/dL', systolic: 'mmHg', diastolic: 'mmHg', weight: 'kg' };
 const CSV_TYPES = ['glucose', 'systolic', 'diastolic', 'weight'] as const;
@@ -28,7 +29,11 @@ async function openQuery(): Promise<{ query: Query; close(): Promise<void> }> {
       idleTimeoutMillis: 30_000,
       application_name: 'patientpulse-bench-baseline',
     });
-    return { query: async (text, params) => (await pool.query(text, params)).rows, close: () => pool.end() };
+    return {
+      query: async (text, params, name) =>
+        (await (name ? pool.query({ name, text, values: params }) : pool.query(text, params))).rows,
+      close: () => pool.end(),
+    };
   }
   const dir = process.env.BASELINE_PGLITE_DIR;
   if (!dir) throw new Error('set BASELINE_DATABASE_URL or BASELINE_PGLITE_DIR');
@@ -73,13 +78,17 @@ function intParam(params: URLSearchParams, name: string, def: number): number {
   return v === null ? def : Number.parseInt(v, 10);
 }
 
-/** Same statements as the application's repositories (rows and total in parallel). */
+/**
+ * Same statements as the application's repositories (rows and total in parallel), sent the
+ * same way: the ones the application runs as named prepared statements are named here too
+ * (same names), so the ratio compares only what the application adds around them.
+ */
 const SQL = {
-  patientsPage: `select "id", "name", "dob", "gender", "address", "email", "phone", "created_at", "updated_at"
+  patientsPage: `select "id", "name", "dob", "gender", "address", "email", "phone"
     from "patients" order by "patients"."id" asc limit $1 offset $2`,
   patientsCount: `select count(*) from "patients"`,
   historyPage: `select "id", "patient_id", "type", "value", "unit", "timestamp" from "biometrics"
-    where "biometrics"."patient_id" = $1 order by "biometrics"."timestamp" desc, "biometrics"."id" desc limit $2 offset $3`,
+    where "biometrics"."patient_id" = $1 order by "biometrics"."timestamp" desc nulls last, "biometrics"."id" desc nulls last limit $2 offset $3`,
   historyCount: `select count(*) from "biometrics" where "biometrics"."patient_id" = $1`,
   upsert: `with up as (
       insert into biometrics (patient_id, type, value, unit, timestamp)
@@ -119,8 +128,8 @@ async function patients(query: Query, params: URLSearchParams) {
   const page = intParam(params, 'page', 1);
   const size = intParam(params, 'size', 20);
   const [rows, count] = await Promise.all([
-    query(SQL.patientsPage, [size, (page - 1) * size]),
-    query(SQL.patientsCount, []),
+    query(SQL.patientsPage, [size, (page - 1) * size], 'patients_list_page_0'),
+    query(SQL.patientsCount, [], 'patients_list_count_0'),
   ]);
   return {
     page,
@@ -143,8 +152,8 @@ async function history(query: Query, params: URLSearchParams) {
   const page = intParam(params, 'page', 1);
   const size = intParam(params, 'size', 20);
   const [rows, count] = await Promise.all([
-    query(SQL.historyPage, [patientId, size, (page - 1) * size]),
-    query(SQL.historyCount, [patientId]),
+    query(SQL.historyPage, [patientId, size, (page - 1) * size], 'biometrics_history_page_0'),
+    query(SQL.historyCount, [patientId], 'biometrics_history_count_0'),
   ]);
   return { page, size, total: Number(count[0]?.count ?? 0), items: rows.map(reading) };
 }
@@ -152,7 +161,7 @@ async function history(query: Query, params: URLSearchParams) {
 async function upsert(query: Query, text: string) {
   const b = JSON.parse(text) as { patient_id: number; timestamp: string; type: string; value: number };
   const ts = new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(b.timestamp) ? b.timestamp : `${b.timestamp}Z`).toISOString();
-  const rows = await query(SQL.upsert, [b.patient_id, b.type, b.value, UNITS[b.type], ts]);
+  const rows = await query(SQL.upsert, [b.patient_id, b.type, b.value, UNITS[b.type], ts], 'biometrics_upsert');
   const first = rows[0];
   if (!first) throw new Error('upsert returned no row');
   return reading(first);

@@ -11,6 +11,7 @@ import audit from './http/plugins/audit.js';
 import auth from './http/plugins/auth.js';
 import docs from './http/plugins/docs.js';
 import drain from './http/plugins/drain.js';
+import handlerTimeout from './http/plugins/handler-timeout.js';
 import inputGuard from './http/plugins/input-guard.js';
 import problem from './http/plugins/problem.js';
 import security from './http/plugins/security.js';
@@ -61,6 +62,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   const readiness = opts.readiness ?? { started: true, draining: false };
   const db = opts.database.db;
 
+  await app.register(handlerTimeout, { timeoutMs: opts.config.requestTimeoutMs });
   await app.register(problem);
   await app.register(drain, { readiness, shutdownTimeoutMs: opts.config.shutdownTimeoutMs });
   await app.register(security, { corsOrigins: opts.config.corsOrigins });

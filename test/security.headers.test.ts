@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
+import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
 import { createTestApp, type TestApp, testConfig } from './helpers/app.js';
@@ -36,6 +37,40 @@ describe('headers', () => {
     expect(res.headers['x-request-id']).toEqual(expect.any(String));
     expect(res.headers['strict-transport-security']).toBeUndefined();
     if (url.startsWith('/api/')) expect(res.headers['cache-control']).toBe('no-store');
+  });
+
+  it('sends exactly the same hardening headers on every kind of response', async () => {
+    const expected = {
+      'content-security-policy':
+        "default-src 'self';base-uri 'self';font-src 'self' data:;form-action 'self';frame-ancestors 'none';" +
+        "img-src 'self' data:;object-src 'none';script-src 'self';script-src-attr 'none';" +
+        "style-src 'self' 'unsafe-inline';worker-src 'self' blob:;connect-src 'self'",
+      'cross-origin-opener-policy': 'same-origin',
+      'cross-origin-resource-policy': 'same-origin',
+      'origin-agent-cluster': '?1',
+      'referrer-policy': 'no-referrer',
+      'x-content-type-options': 'nosniff',
+      'x-dns-prefetch-control': 'off',
+      'x-download-options': 'noopen',
+      'x-frame-options': 'SAMEORIGIN',
+      'x-permitted-cross-domain-policies': 'none',
+      'x-xss-protection': '0',
+    };
+    const requests: [string | null, InjectOptions][] = [
+      [t.adminKey, { method: 'GET', url: '/api/v1/patients' }],
+      [t.adminKey, { method: 'GET', url: '/api/v1/biometrics?patient_id=x' }],
+      [null, { method: 'POST', url: '/api/v1/biometrics', payload: {} }],
+      [null, { method: 'PUT', url: '/healthz' }],
+      [null, { method: 'GET', url: '/docs/' }],
+      [null, { method: 'GET', url: '/openapi.json' }],
+      [null, { method: 'GET', url: '/' }],
+    ];
+    for (const [key, opts] of requests) {
+      const res = await t.call(key, opts);
+      const got = Object.fromEntries(Object.keys(expected).map((name) => [name, res.headers[name]]));
+      expect(got, `${opts.method} ${opts.url}`).toEqual(expected);
+      expect(res.headers['x-powered-by']).toBeUndefined();
+    }
   });
 
   it('keeps CORS closed without an allowlist', async () => {

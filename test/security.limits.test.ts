@@ -212,6 +212,33 @@ describe('timeouts', () => {
     }
   });
 
+  it('times out a slow request that arrived after fast ones, and only that one', async () => {
+    const database = await createTestDatabase();
+    const app = await buildApp({ config: testConfig({ REQUEST_TIMEOUT_MS: '1000' }), database });
+    try {
+      app.get('/api/v1/test-wait', { config: { permission: 'patients:read' } }, async (req) => {
+        const ms = Number((req.query as { ms?: string }).ms);
+        await new Promise((r) => setTimeout(r, ms));
+        return { waited: ms };
+      });
+      await app.ready();
+      const { createKey } = await import('../src/modules/keys/keys.service.js');
+      const { key } = await createKey({ db: database.db }, { name: 'wait', role: 'reader' });
+      const call = (ms: number) =>
+        app.inject({ method: 'GET', url: `/api/v1/test-wait?ms=${ms}`, headers: { authorization: `Bearer ${key}` } });
+      const fast = call(10);
+      await new Promise((r) => setTimeout(r, 300));
+      const [first, slow, quick] = await Promise.all([fast, call(1500), call(700)]);
+      expect(first.statusCode).toBe(200);
+      expect(quick.json()).toEqual({ waited: 700 });
+      expect(slow.statusCode).toBe(503);
+      expect(slow.json()).toMatchObject({ status: 503, code: 'timeout' });
+    } finally {
+      await app.close();
+      await database.close();
+    }
+  });
+
   it.skipIf(TEST_DB === 'pglite')(
     'answers 503 when a statement exceeds DB_STATEMENT_TIMEOUT_MS (PostgreSQL)',
     async () => {

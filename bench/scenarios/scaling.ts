@@ -20,7 +20,7 @@ async function sqlTimings(url: string, patientId: number, runs: number): Promise
   await c.connect();
   try {
     const page = `select "id", "patient_id", "type", "value", "unit", "timestamp" from "biometrics"
-      where "biometrics"."patient_id" = $1 order by "biometrics"."timestamp" desc, "biometrics"."id" desc limit 20 offset 0`;
+      where "biometrics"."patient_id" = $1 order by "biometrics"."timestamp" desc nulls last, "biometrics"."id" desc nulls last limit 20 offset 0`;
     const count = `select count(*) from "biometrics" where "biometrics"."patient_id" = $1`;
     const time = async (text: string) => {
       const xs: number[] = [];

@@ -172,8 +172,8 @@ export function buildServerOptions(
     trustProxy: config.trustProxy,
     connectionTimeout: config.requestTimeoutMs + 5_000,
     requestTimeout: config.requestTimeoutMs,
-    // A handler (with its hooks) that runs longer is answered 503 instead of hanging.
-    handlerTimeout: config.requestTimeoutMs,
+    // Handlers and hooks that run longer are answered 503 by the handler-timeout plugin
+    // (not Fastify's handlerTimeout, which costs every request an AbortController).
     // The drain plugin answers requests during shutdown (503 problem+json) and closes
     // connections itself; see src/http/plugins/drain.ts.
     return503OnClosing: false,

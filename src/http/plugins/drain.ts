@@ -38,20 +38,24 @@ async function drainPlugin(app: FastifyInstance, opts: DrainPluginOptions): Prom
   const { readiness } = opts;
   let inFlight = 0;
 
-  app.addHook('onRequest', async (request, reply) => {
+  const requestDone = () => {
+    inFlight--;
+  };
+  // Callback-style hooks: they run on every request, and need no promise.
+  app.addHook('onRequest', (request, reply, done) => {
     inFlight++;
-    reply.raw.once('close', () => {
-      inFlight--;
-    });
+    reply.raw.on('close', requestDone);
     if (readiness.draining && !PROBES.has(request.routeOptions.url ?? '')) {
       reply.header('retry-after', '5');
-      return sendProblem(request, reply, 503, 'shutting_down', 'This instance is shutting down; retry shortly');
+      sendProblem(request, reply, 503, 'shutting_down', 'This instance is shutting down; retry shortly');
+      return;
     }
+    done();
   });
 
-  app.addHook('onSend', async (_request, reply, payload) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (readiness.draining) reply.header('connection', 'close');
-    return payload;
+    done(null, payload);
   });
 
   app.addHook('preClose', async () => {

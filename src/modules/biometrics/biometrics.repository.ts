@@ -5,6 +5,7 @@
  */
 import { and, count, desc, eq, gte, lt, type SQL, sql } from 'drizzle-orm';
 import { type DbOrTx, queryRows } from '../../db/database.js';
+import { perDatabase, rawStatement } from '../../db/prepared.js';
 import { biometrics } from '../../db/schema.js';
 import type { ReadingType } from '../../domain/readings.js';
 
@@ -33,24 +34,24 @@ const readingColumns = {
   timestamp: biometrics.timestamp,
 };
 
-function historyWhere(f: HistoryFilter): SQL | undefined {
+/** Bits of the optional history filters: each combination is its own prepared statement. */
+const HAS_TYPE = 1;
+const HAS_FROM = 2;
+const HAS_TO = 4;
+
+function historyWhere(filters: number): SQL | undefined {
   return and(
-    eq(biometrics.patientId, f.patientId),
-    f.type ? eq(biometrics.type, f.type) : undefined,
-    f.from ? gte(biometrics.timestamp, f.from) : undefined,
-    f.to ? lt(biometrics.timestamp, f.to) : undefined,
+    eq(biometrics.patientId, sql.placeholder('patientId')),
+    filters & HAS_TYPE ? eq(biometrics.type, sql.placeholder('type')) : undefined,
+    filters & HAS_FROM ? gte(biometrics.timestamp, sql.placeholder('from')) : undefined,
+    filters & HAS_TO ? lt(biometrics.timestamp, sql.placeholder('to')) : undefined,
   );
 }
 
-export async function history(
-  db: DbOrTx,
-  f: HistoryFilter,
-  limit: number,
-  offset: number,
-): Promise<{ rows: ReadingRow[]; total: number }> {
-  const w = historyWhere(f);
-  const [rows, totals] = await Promise.all([
-    db
+function buildHistoryStatements(db: DbOrTx, filters: number) {
+  const w = historyWhere(filters);
+  return {
+    page: db
       .select(readingColumns)
       .from(biometrics)
       .where(w)
@@ -60,14 +61,48 @@ export async function history(
       // The all-types index is (timestamp DESC NULLS LAST, id DESC NULLS LAST): the ORDER BY must
       // say NULLS LAST too, or PostgreSQL sorts the patient's whole history for every page.
       .orderBy(
-        ...(f.type
+        ...(filters & HAS_TYPE
           ? [desc(biometrics.timestamp)]
           : [sql`${biometrics.timestamp} desc nulls last`, sql`${biometrics.id} desc nulls last`]),
       )
-      .limit(limit)
-      .offset(offset),
-    db.select({ n: count() }).from(biometrics).where(w),
-  ]);
+      .limit(sql.placeholder('limit'))
+      .offset(sql.placeholder('offset'))
+      .prepare(`biometrics_history_page_${filters}`),
+    count: db.select({ n: count() }).from(biometrics).where(w).prepare(`biometrics_history_count_${filters}`),
+  };
+}
+
+/** The history statements of one database handle, built once per filter combination. */
+const historyStatements = perDatabase((db) => {
+  const built = new Map<number, ReturnType<typeof buildHistoryStatements>>();
+  return (filters: number) => {
+    let s = built.get(filters);
+    if (!s) {
+      s = buildHistoryStatements(db, filters);
+      built.set(filters, s);
+    }
+    return s;
+  };
+});
+
+export async function history(
+  db: DbOrTx,
+  f: HistoryFilter,
+  limit: number,
+  offset: number,
+): Promise<{ rows: ReadingRow[]; total: number }> {
+  const filters = (f.type ? HAS_TYPE : 0) | (f.from ? HAS_FROM : 0) | (f.to ? HAS_TO : 0);
+  const s = historyStatements(db)(filters);
+  // Placeholders bind as they are: instants go as UTC ISO text, as the column encoder would send them.
+  const values = {
+    patientId: f.patientId,
+    type: f.type,
+    from: f.from?.toISOString(),
+    to: f.to?.toISOString(),
+    limit,
+    offset,
+  };
+  const [rows, totals] = await Promise.all([s.page.execute(values), s.count.execute(values)]);
   return { rows: rows as ReadingRow[], total: Number(totals[0]?.n ?? 0) };
 }
 
@@ -86,17 +121,19 @@ function toRow(r: Record<string, unknown>): ReadingRow {
  * Inserts or updates one reading and records the bucket in the change buffer when the
  * stored value changed. Returns the stored row and whether it changed.
  */
-export async function upsertReading(
-  db: DbOrTx,
-  r: { patientId: number; type: ReadingType; value: number; unit: string; timestamp: Date },
-): Promise<{ row: ReadingRow; changed: boolean } | undefined> {
-  const ts = r.timestamp.toISOString();
-  const rows = await queryRows(
-    db,
-    sql`
+/** Inserts or updates one reading; see {@link upsertReading}. */
+const upsertStatement = rawStatement<{
+  patientId: number;
+  type: ReadingType;
+  value: number;
+  unit: string;
+  timestamp: string;
+}>(
+  'biometrics_upsert',
+  sql`
     with up as (
       insert into biometrics (patient_id, type, value, unit, timestamp)
-      values (${r.patientId}, ${r.type}, ${r.value}, ${r.unit}, ${ts}::timestamptz)
+      values (${sql.placeholder('patientId')}, ${sql.placeholder('type')}, ${sql.placeholder('value')}, ${sql.placeholder('unit')}, ${sql.placeholder('timestamp')}::timestamptz)
       on conflict (patient_id, type, timestamp) do update
         set value = excluded.value, unit = excluded.unit, updated_at = now()
         where biometrics.value is distinct from excluded.value or biometrics.unit is distinct from excluded.unit
@@ -108,9 +145,25 @@ export async function upsertReading(
     select id, patient_id, type, value, unit, timestamp, true as changed from up
     union all
     select id, patient_id, type, value, unit, timestamp, false as changed from biometrics
-    where patient_id = ${r.patientId} and type = ${r.type} and timestamp = ${ts}::timestamptz
+    where patient_id = ${sql.placeholder('patientId')} and type = ${sql.placeholder('type')} and timestamp = ${sql.placeholder('timestamp')}::timestamptz
       and not exists (select 1 from up)`,
-  );
+);
+
+/**
+ * Inserts or updates one reading and records the bucket in the change buffer when the
+ * stored value changed. Returns the stored row and whether it changed.
+ */
+export async function upsertReading(
+  db: DbOrTx,
+  r: { patientId: number; type: ReadingType; value: number; unit: string; timestamp: Date },
+): Promise<{ row: ReadingRow; changed: boolean } | undefined> {
+  const rows = await upsertStatement.rows(db, {
+    patientId: r.patientId,
+    type: r.type,
+    value: r.value,
+    unit: r.unit,
+    timestamp: r.timestamp.toISOString(),
+  });
   const first = rows[0];
   if (!first) return undefined;
   return { row: toRow(first), changed: first.changed === true };

@@ -16,7 +16,7 @@ const UNMATCHED = 'unmatched';
 async function metricsPlugin(app: FastifyInstance, { deps }: RoutePluginOptions): Promise<void> {
   const { metrics } = deps;
 
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const labels = {
       method: request.method,
       route: request.routeOptions.url ?? UNMATCHED,
@@ -24,6 +24,7 @@ async function metricsPlugin(app: FastifyInstance, { deps }: RoutePluginOptions)
     };
     metrics.httpRequestsTotal.inc(labels);
     metrics.httpRequestDuration.observe(labels, reply.elapsedTime / 1000);
+    done();
   });
 
   app.get(

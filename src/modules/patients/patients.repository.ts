@@ -1,10 +1,24 @@
 /** Drizzle access to the patients table. */
-import { and, asc, count, eq, ilike, inArray, or, type SQL, sql } from 'drizzle-orm';
+import { and, asc, count, eq, ilike, or, type SQL, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/database.js';
+import { perDatabase } from '../../db/prepared.js';
 import { patients } from '../../db/schema.js';
 
 export type PatientRow = typeof patients.$inferSelect;
 export type NewPatientRow = typeof patients.$inferInsert;
+
+/** The columns the API shows; lists read only these. */
+const listColumns = {
+  id: patients.id,
+  name: patients.name,
+  dob: patients.dob,
+  gender: patients.gender,
+  address: patients.address,
+  email: patients.email,
+  phone: patients.phone,
+};
+
+export type PatientListRow = Pick<PatientRow, keyof typeof listColumns>;
 
 export interface PatientFilter {
   /** Restrict to these ids (key scope); null means all. */
@@ -16,28 +30,62 @@ function escapeLike(s: string): string {
   return s.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
-function where(filter: PatientFilter): SQL | undefined {
-  const parts: SQL[] = [];
-  if (filter.ids !== null) parts.push(inArray(patients.id, filter.ids.length ? filter.ids : [-1]));
-  if (filter.search) {
-    const pattern = `%${escapeLike(filter.search)}%`;
-    const m = or(ilike(patients.name, pattern), ilike(patients.email, pattern));
-    if (m) parts.push(m);
-  }
-  return parts.length ? and(...parts) : undefined;
+/** Bits of the optional list filters: each combination is its own prepared statement. */
+const HAS_SCOPE = 1;
+const HAS_SEARCH = 2;
+
+function where(filters: number): SQL | undefined {
+  return and(
+    filters & HAS_SCOPE ? sql`${patients.id} = any(${sql.placeholder('ids')}::int[])` : undefined,
+    filters & HAS_SEARCH
+      ? or(ilike(patients.name, sql.placeholder('pattern')), ilike(patients.email, sql.placeholder('pattern')))
+      : undefined,
+  );
 }
+
+function buildListStatements(db: DbOrTx, filters: number) {
+  const w = where(filters);
+  return {
+    page: db
+      .select(listColumns)
+      .from(patients)
+      .where(w)
+      .orderBy(asc(patients.id))
+      .limit(sql.placeholder('limit'))
+      .offset(sql.placeholder('offset'))
+      .prepare(`patients_list_page_${filters}`),
+    count: db.select({ n: count() }).from(patients).where(w).prepare(`patients_list_count_${filters}`),
+  };
+}
+
+/** The list statements of one database handle, built once per filter combination. */
+const listStatements = perDatabase((db) => {
+  const built = new Map<number, ReturnType<typeof buildListStatements>>();
+  return (filters: number) => {
+    let s = built.get(filters);
+    if (!s) {
+      s = buildListStatements(db, filters);
+      built.set(filters, s);
+    }
+    return s;
+  };
+});
 
 export async function listPatients(
   db: DbOrTx,
   filter: PatientFilter,
   limit: number,
   offset: number,
-): Promise<{ rows: PatientRow[]; total: number }> {
-  const w = where(filter);
-  const [rows, totals] = await Promise.all([
-    db.select().from(patients).where(w).orderBy(asc(patients.id)).limit(limit).offset(offset),
-    db.select({ n: count() }).from(patients).where(w),
-  ]);
+): Promise<{ rows: PatientListRow[]; total: number }> {
+  const filters = (filter.ids !== null ? HAS_SCOPE : 0) | (filter.search ? HAS_SEARCH : 0);
+  const s = listStatements(db)(filters);
+  const values = {
+    ids: filter.ids,
+    pattern: filter.search ? `%${escapeLike(filter.search)}%` : undefined,
+    limit,
+    offset,
+  };
+  const [rows, totals] = await Promise.all([s.page.execute(values), s.count.execute(values)]);
   return { rows, total: Number(totals[0]?.n ?? 0) };
 }
 

@@ -17,7 +17,7 @@ export interface PatientDeps {
 /** Patients a caller may see: null means all. */
 export type PatientScope = number[] | null;
 
-export function toPatientDto(row: repo.PatientRow): PatientDto {
+export function toPatientDto(row: repo.PatientListRow): PatientDto {
   return {
     id: row.id,
     name: row.name,
