@@ -253,16 +253,6 @@ export function isDatabaseUnavailable(err: unknown, depth = 0): boolean {
   return e.cause !== undefined && e.cause !== err ? isDatabaseUnavailable(e.cause, depth + 1) : false;
 }
 
-/**
- * The innermost cause (the driver's error) by type, code and message. The ORM's wrapper
- * message carries the query parameters, which may be PHI, so it is never logged.
- */
-function driverError(err: unknown): { type?: string; code?: string; message?: string } {
-  let e = err as { name?: string; code?: string; message?: string; cause?: unknown };
-  for (let i = 0; i < 5 && e.cause && typeof e.cause === 'object'; i++) e = e.cause as typeof e;
-  return { type: e.name, code: e.code, message: e.message };
-}
-
 /** Statement timeout or lock timeout from PostgreSQL. */
 function isQueryCanceled(err: unknown): boolean {
   const e = err as { code?: string; cause?: unknown };
