@@ -13,7 +13,7 @@ import { Readable } from 'node:stream';
 import { type Parser, parse } from 'csv-parse';
 import { sql } from 'drizzle-orm';
 import type { Database, Db } from '../../db/database.js';
-import { withSession } from '../../db/session.js';
+import { withSessions } from '../../db/session.js';
 import type { ReadingType } from '../../domain/readings.js';
 import {
   type AcceptedRow,
@@ -27,7 +27,7 @@ import {
   recordLineSpan,
   toCsvLine,
 } from './ingest.csv.js';
-import { mergePatient, type PatientRecord, parsePatientRecord, sameRecord, splitJsonArray } from './ingest.patients.js';
+import type { PatientRecord } from './ingest.patients.js';
 import {
   countReason,
   emptyPatientsReport,
@@ -54,8 +54,13 @@ export interface IngestDeps {
   afterBatch?: (batchNo: number) => void | Promise<void>;
 }
 
+/**
+ * PostgreSQL sessions a file load merges through in parallel: the merge is CPU-bound in
+ * the server (index maintenance, foreign-key checks), and one session uses one core.
+ */
+export const INGEST_LANES = 2;
 /** Rows per batch: large enough for set-based speed, small enough for flat memory. */
-export const DEFAULT_BATCH_ROWS = 10_000;
+export const DEFAULT_BATCH_ROWS = 5_000;
 const PATIENT_BATCH = 1_000;
 /** Records taken from the parser at a time; batches are assembled from these chunks. */
 const RECORD_CHUNK = 1_000;
@@ -104,6 +109,9 @@ export async function loadPatients(
   text: string,
   opts: PatientsOptions = {},
 ): Promise<PatientsResult> {
+  // Loaded on demand: the API's patient schema brings TypeBox and Ajv, which a readings-only
+  // load does not need.
+  const { mergePatient, parsePatientRecord, sameRecord, splitJsonArray } = await import('./ingest.patients.js');
   const report = emptyPatientsReport();
   const rejects: Reject[] = [];
   const reject = (line: number, original: string, reason: RejectReason, column: string, detail: string) => {
@@ -253,9 +261,45 @@ interface MergeOutcome {
 
 interface MergeContext {
   db: Db;
+  /**
+   * Sessions that merge in parallel, each owning the patients whose id modulo their
+   * number is its index (so first-occurrence order per reading is kept, each with its
+   * own seen table). Default: `[db]`.
+   */
+  lanes?: Db[];
   dryRun: boolean;
   seenTable?: string;
   perItem: boolean;
+}
+
+const emptyBatch = (): repo.ReadingBatch => ({ patientId: [], type: [], value: [], unit: [], tsMs: [], line: [] });
+
+/**
+ * Merges each lane's part of a batch on its own session, in parallel. With several lanes
+ * the parts run in transactions that are committed together only when every part
+ * succeeded, so a failing statement leaves the whole batch out (a crash between the
+ * commits leaves a part in, which re-running the file completes like any other batch).
+ */
+async function mergeOnLanes(
+  lanes: readonly Db[],
+  batches: readonly repo.ReadingBatch[],
+  opts: repo.MergeOptions,
+): Promise<repo.MergeResult[]> {
+  if (lanes.length === 1) return [await repo.mergeReadings(lanes[0] as Db, batches[0] as repo.ReadingBatch, opts)];
+  const settled = await Promise.allSettled(
+    lanes.map(async (db, k) => {
+      await db.execute(sql`begin`);
+      return repo.mergeReadings(db, batches[k] as repo.ReadingBatch, opts);
+    }),
+  );
+  // Every part has settled: no statement is left running when the batch fails.
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  const end = failed ? sql`rollback` : sql`commit`;
+  const ended = await Promise.allSettled(lanes.map((db) => db.execute(end)));
+  if (failed) throw failed.reason;
+  const endFailed = ended.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (endFailed) throw endFailed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<repo.MergeResult>).value);
 }
 
 /**
@@ -266,7 +310,8 @@ async function mergeCandidates(ctx: MergeContext, cands: readonly Candidate[]): 
   const status = new Uint8Array(cands.length);
   const conflictLine = new Map<number, number>();
   const first = new Map<string, number>();
-  const batch: repo.ReadingBatch = { patientId: [], type: [], value: [], unit: [], tsMs: [], line: [] };
+  const lanes = ctx.lanes ?? [ctx.db];
+  const batches = lanes.map(emptyBatch);
   const position: number[] = [];
   for (let i = 0; i < cands.length; i++) {
     const c = cands[i] as Candidate;
@@ -283,6 +328,8 @@ async function mergeCandidates(ctx: MergeContext, cands: readonly Candidate[]): 
     }
     first.set(key, i);
     position.push(i);
+    // Dry-run patients have negative provisional ids.
+    const batch = batches[Math.abs(c.patientId) % lanes.length] as repo.ReadingBatch;
     batch.patientId.push(c.patientId);
     batch.type.push(c.type);
     batch.value.push(c.value);
@@ -290,11 +337,16 @@ async function mergeCandidates(ctx: MergeContext, cands: readonly Candidate[]): 
     batch.tsMs.push(c.tsMs);
     batch.line.push(c.line);
   }
-  const merged = await repo.mergeReadings(ctx.db, batch, {
-    seenTable: ctx.seenTable,
-    dryRun: ctx.dryRun,
-    perItem: ctx.perItem,
-  });
+  const opts = { seenTable: ctx.seenTable, dryRun: ctx.dryRun, perItem: ctx.perItem };
+  const results = await mergeOnLanes(lanes, batches, opts);
+  const merged: repo.MergeResult = { inserted: 0, updated: 0, buckets: 0, priors: [], changed: [] };
+  for (const r of results) {
+    merged.inserted += r.inserted;
+    merged.updated += r.updated;
+    merged.buckets += r.buckets;
+    merged.priors.push(...r.priors);
+    merged.changed.push(...r.changed);
+  }
   for (const i of position) status[i] = ctx.perItem ? S_UNCHANGED : S_MERGED;
   const at = (k: repo.ReadingKey) => first.get(`${k.patientId}|${k.type}|${k.tsMs}`) as number;
   for (const p of merged.priors) {
@@ -536,6 +588,8 @@ export interface ReadingsOptions {
   onProgress?: (p: { rowsRead: number; elapsedMs: number }) => void;
   /** From a dry run of the patients file, see {@link PatientsResult.pending}. */
   pendingPatients?: ReadonlyMap<string, number>;
+  /** Parallel sessions on PostgreSQL (default {@link INGEST_LANES}; PGlite always has one). */
+  lanes?: number;
 }
 
 /** Builds the csv-parse stream for `input`, forwarding input errors. */
@@ -560,12 +614,15 @@ export async function loadReadings(
   const started = Date.now();
   const batchSize = Math.max(1, opts.batchSize ?? DEFAULT_BATCH_ROWS);
   const seenTable = `ingest_seen_${randomBytes(6).toString('hex')}`;
-  return withSession(deps.database, async (db) => {
-    // The loader's statements are bounded by the batch size, not by the API's timeout.
-    await db.execute(sql`set statement_timeout = 0`);
-    await repo.createSeenTable(db, seenTable);
+  return withSessions(deps.database, opts.lanes ?? INGEST_LANES, async (lanes) => {
+    const db = lanes[0] as Db;
+    for (const lane of lanes) {
+      // The loader's statements are bounded by the batch size, not by the API's timeout.
+      await lane.execute(sql`set statement_timeout = 0`);
+      await repo.createSeenTable(lane, seenTable);
+    }
     try {
-      const ctx: MergeContext = { db, dryRun: opts.dryRun ?? false, seenTable, perItem: false };
+      const ctx: MergeContext = { db, lanes, dryRun: opts.dryRun ?? false, seenTable, perItem: false };
       const resolver = new PatientResolver(db, null, opts.pendingPatients);
       const preparer = new RowPreparer(opts.shiftMs ?? 0);
       let inFlight: Promise<void> | undefined;
@@ -604,8 +661,10 @@ export async function loadReadings(
       if (failure) throw failure.err;
       return report;
     } finally {
-      await repo.dropSeenTable(db, seenTable).catch(() => {});
-      await db.execute(sql`reset statement_timeout`).catch(() => {});
+      for (const lane of lanes) {
+        await repo.dropSeenTable(lane, seenTable).catch(() => {});
+        await lane.execute(sql`reset statement_timeout`).catch(() => {});
+      }
     }
   });
 }
