@@ -3,9 +3,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../src/cli/cli-errors.js';
 import { etlCommand } from '../src/cli/etl.command.js';
+import { openDatabase, queryRows } from '../src/db/database.js';
 import { createPgTestDatabase, TEST_DB } from './helpers/database.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -97,6 +99,25 @@ describe('patientpulse etl: runs', { timeout: 300_000 }, () => {
     expect(report.patients).toMatchObject({ inserted: 0, unchanged: 8 });
     expect(report.readings.readings).toMatchObject({ inserted: 0, updated: 0, rejected: 34 });
     expect(report.readings.readings.unchanged).toBeGreaterThan(0);
+
+    // One audit event per file of each run that wrote; the dry run wrote none.
+    const database = await openDatabase({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR });
+    try {
+      const events = await queryRows<{ action: string; outcome: string; file: string; rejected: number }>(
+        database.db,
+        sql`select action, outcome, detail->>'file' as file,
+                   coalesce(detail#>>'{counts,rows,rejected}', detail#>>'{counts,rejected}')::int as rejected
+            from audit_events where action like 'etl %' order by id`,
+      );
+      expect(events).toEqual([
+        { action: 'etl patients', outcome: 'allowed', file: 'patients.json', rejected: 0 },
+        { action: 'etl readings', outcome: 'allowed', file: 'readings.csv', rejected: 39 },
+        { action: 'etl patients', outcome: 'allowed', file: 'patients.json', rejected: 0 },
+        { action: 'etl readings', outcome: 'allowed', file: 'readings.csv', rejected: 39 },
+      ]);
+    } finally {
+      await database.close();
+    }
   });
 
   it('exits 3 when the run fails, naming the cause', async () => {

@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/config.js';
 import type { Database } from '../db/database.js';
 import { openMigratedDatabase } from '../db/open.js';
+import { type LoadAuditEvent, recordLoadEvent } from '../modules/ingest/ingest.audit.js';
 import { formatReport, type IngestReport, RejectsFile, rejectedTotal } from '../modules/ingest/ingest.report.js';
 import {
   DEFAULT_BATCH_ROWS,
@@ -138,21 +139,44 @@ async function run(database: Database, args: EtlArgs): Promise<IngestReport> {
   const rejects = args.rejects ? new RejectsFile(args.rejects) : undefined;
   const report: IngestReport = { dryRun: args.dryRun, elapsedMs: 0 };
   const progress = progressPrinter(Boolean(process.stderr.isTTY) && !args.json);
+  // One audit event per file loaded, also when the load fails part-way (a dry run writes nothing).
+  const audit = async (e: Omit<LoadAuditEvent, 'via'>) => {
+    if (!args.dryRun) await recordLoadEvent(database.db, { via: 'cli', ...e });
+  };
+  const auditFailure = (e: Omit<LoadAuditEvent, 'via'>) =>
+    audit(e).catch((err: unknown) => stderrLog.warn({}, `the audit event could not be written: ${describeError(err)}`));
   try {
     let pending: Map<string, number> | undefined;
     if (args.patients) {
-      const result = await loadPatients(deps, readFileSync(args.patients, 'utf8'), { dryRun: args.dryRun, rejects });
+      const file = args.patients;
+      let result: Awaited<ReturnType<typeof loadPatients>>;
+      try {
+        result = await loadPatients(deps, readFileSync(file, 'utf8'), { dryRun: args.dryRun, rejects });
+      } catch (err) {
+        await auditFailure({ kind: 'patients', file, error: describeError(err), patientIds: [] });
+        throw err;
+      }
+      await audit({ kind: 'patients', file, report: result.report, patientIds: result.patientIds });
       report.patients = result.report;
       pending = result.pending;
     }
     if (args.readings) {
-      report.readings = await loadReadings(deps, createReadStream(args.readings, { highWaterMark: 1 << 20 }), {
-        dryRun: args.dryRun,
-        batchSize: args.batchSize,
-        rejects,
-        pendingPatients: pending,
-        onProgress: (p) => progress.update(p),
-      });
+      const file = args.readings;
+      const patientIds = new Set<number>();
+      try {
+        report.readings = await loadReadings(deps, createReadStream(file, { highWaterMark: 1 << 20 }), {
+          dryRun: args.dryRun,
+          batchSize: args.batchSize,
+          rejects,
+          pendingPatients: pending,
+          patientIds,
+          onProgress: (p) => progress.update(p),
+        });
+      } catch (err) {
+        await auditFailure({ kind: 'readings', file, error: describeError(err), patientIds: [...patientIds] });
+        throw err;
+      }
+      await audit({ kind: 'readings', file, report: report.readings, patientIds: [...patientIds] });
     }
   } finally {
     progress.clear();

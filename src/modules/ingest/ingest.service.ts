@@ -46,10 +46,17 @@ export interface IngestLog {
   warn(obj: object, msg: string): void;
 }
 
+/** The counters a load feeds (the server's metrics; the command line has none). */
+export interface IngestMetrics {
+  readingsIngested: { inc(n: number): void };
+  loaderRejectedRows: { inc(n: number): void };
+}
+
 export interface IngestDeps {
   database: Database;
   log: IngestLog;
   now: () => Date;
+  metrics?: IngestMetrics;
   /** Called after each batch has been committed (tests inject failures here). */
   afterBatch?: (batchNo: number) => void | Promise<void>;
 }
@@ -97,6 +104,8 @@ export interface PatientsResult {
    * id, so their readings count as would-be inserts instead of unknown patients.
    */
   pending: Map<string, number>;
+  /** Stored patients the file named (for the audit trail). */
+  patientIds: number[];
 }
 
 /**
@@ -139,6 +148,7 @@ export async function loadPatients(
   report.ignoredProperties = [...ignored].sort();
 
   const pending = new Map<string, number>();
+  const patientIds: number[] = [];
   const records = [...accepted.values()];
   const db = deps.database.db;
   for (let i = 0; i < records.length; i += PATIENT_BATCH) {
@@ -152,6 +162,7 @@ export async function loadPatients(
       ).map((p) => [p.email, p]),
     );
     const writes: repo.PatientUpsert[] = [];
+    for (const p of stored.values()) patientIds.push(p.id);
     for (const rec of chunk) {
       const before = stored.get(rec.email);
       const next = mergePatient(rec, before);
@@ -165,12 +176,12 @@ export async function loadPatients(
         writes.push(next);
       }
     }
-    if (!opts.dryRun) await repo.upsertPatients(db, writes);
+    if (!opts.dryRun) for (const p of await repo.upsertPatients(db, writes)) patientIds.push(p.id);
   }
   if (!opts.dryRun) pending.clear();
   rejects.sort((a, b) => a.line - b.line);
   await opts.rejects?.write(rejects);
-  return { report, pending };
+  return { report, pending, patientIds: [...new Set(patientIds)] };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -588,8 +599,21 @@ export interface ReadingsOptions {
   onProgress?: (p: { rowsRead: number; elapsedMs: number }) => void;
   /** From a dry run of the patients file, see {@link PatientsResult.pending}. */
   pendingPatients?: ReadonlyMap<string, number>;
+  /** Filled with the stored patients the file named (for the audit trail), even when the run fails. */
+  patientIds?: Set<number>;
   /** Parallel sessions on PostgreSQL (default {@link INGEST_LANES}; PGlite always has one). */
   lanes?: number;
+}
+
+/** Readings stored (inserted, updated or unchanged) and rows rejected so far. */
+function ingestedAndRejected(r: ReadingsReport): [number, number] {
+  return [r.readings.inserted + r.readings.updated + r.readings.unchanged, r.rows.rejected];
+}
+
+function countInMetrics(metrics: IngestMetrics | undefined, before: [number, number], after: [number, number]): void {
+  if (!metrics) return;
+  if (after[0] > before[0]) metrics.readingsIngested.inc(after[0] - before[0]);
+  if (after[1] > before[1]) metrics.loaderRejectedRows.inc(after[1] - before[1]);
 }
 
 /** Builds the csv-parse stream for `input`, forwarding input errors. */
@@ -621,14 +645,16 @@ export async function loadReadings(
       await lane.execute(sql`set statement_timeout = 0`);
       await repo.createSeenTable(lane, seenTable);
     }
+    const resolver = new PatientResolver(db, null, opts.pendingPatients);
     try {
       const ctx: MergeContext = { db, lanes, dryRun: opts.dryRun ?? false, seenTable, perItem: false };
-      const resolver = new PatientResolver(db, null, opts.pendingPatients);
       const preparer = new RowPreparer(opts.shiftMs ?? 0);
       let inFlight: Promise<void> | undefined;
       let failure: { err: unknown } | undefined;
       const run = async (rows: PreparedRow[]) => {
+        const before = ingestedAndRejected(report);
         const { rejects } = await processRows(ctx, resolver, rows, report);
+        if (!ctx.dryRun) countInMetrics(deps.metrics, before, ingestedAndRejected(report));
         await opts.rejects?.write(rejects);
         await deps.afterBatch?.(report.batches);
         opts.onProgress?.({ rowsRead: report.rows.read, elapsedMs: Date.now() - started });
@@ -661,6 +687,7 @@ export async function loadReadings(
       if (failure) throw failure.err;
       return report;
     } finally {
+      if (opts.patientIds) for (const id of resolver.existingIds()) opts.patientIds.add(id);
       for (const lane of lanes) {
         await repo.dropSeenTable(lane, seenTable).catch(() => {});
         await lane.execute(sql`reset statement_timeout`).catch(() => {});
@@ -721,7 +748,7 @@ function summarize(received: number, results: readonly ItemOutcome[]): BulkSumma
  * per rejected row. `scope` limits the patients the caller may write (null = all).
  */
 export async function ingestCsvText(
-  deps: Pick<IngestDeps, 'database'>,
+  deps: Pick<IngestDeps, 'database' | 'metrics'>,
   scope: readonly number[] | null,
   text: string,
   maxRows: number,
@@ -737,6 +764,7 @@ export async function ingestCsvText(
   const resolver = new PatientResolver(db, scope === null ? null : new Set(scope));
   const report = emptyReadingsReport();
   const { items } = await processRows({ db, dryRun: false, perItem: true }, resolver, rows, report);
+  countInMetrics(deps.metrics, [0, 0], ingestedAndRejected(report));
   return { summary: summarize(rows.length, items), results: items, patientIds: resolver.existingIds() };
 }
 
@@ -750,7 +778,7 @@ export type BulkItemCheck =
  * Items naming an unknown or out-of-scope patient are rejected alike.
  */
 export async function ingestItems(
-  deps: Pick<IngestDeps, 'database'>,
+  deps: Pick<IngestDeps, 'database' | 'metrics'>,
   scope: readonly number[] | null,
   checked: readonly BulkItemCheck[],
 ): Promise<BulkResult> {
@@ -792,5 +820,8 @@ export async function ingestItems(
           }
         : { index, status: STATUS_NAMES[s] ?? 'unchanged' };
   });
-  return { summary: summarize(checked.length, results), results, patientIds: resolver.existingIds() };
+  const summary = summarize(checked.length, results);
+  // Each item is a row of its own: a rejected item is a rejected row.
+  countInMetrics(deps.metrics, [0, 0], [summary.inserted + summary.updated + summary.unchanged, summary.rejected]);
+  return { summary, results, patientIds: resolver.existingIds() };
 }
