@@ -112,18 +112,18 @@ function parse(argv: string[]): EtlArgs | 'help' {
   };
 }
 
-/** Progress on a terminal: rows done and rate, rewritten in place. */
-function progressPrinter(enabled: boolean) {
+/** Progress on a terminal: rows done and rate, rewritten in place at most twice a second. */
+export function progressPrinter(out: Pick<NodeJS.WriteStream, 'write'>, enabled: boolean) {
   let last = 0;
   return {
     update(p: { rowsRead: number; elapsedMs: number }) {
       if (!enabled || p.elapsedMs - last < 500) return;
       last = p.elapsedMs;
       const rate = Math.round(p.rowsRead / Math.max(p.elapsedMs / 1000, 0.001));
-      process.stderr.write(`\r  ${p.rowsRead.toLocaleString('en')} rows, ${rate.toLocaleString('en')} rows/s   `);
+      out.write(`\r  ${p.rowsRead.toLocaleString('en')} rows, ${rate.toLocaleString('en')} rows/s   `);
     },
     clear() {
-      if (enabled && last > 0) process.stderr.write('\r\x1b[K');
+      if (enabled && last > 0) out.write('\r\x1b[K');
     },
   };
 }
@@ -138,7 +138,7 @@ async function run(database: Database, args: EtlArgs): Promise<IngestReport> {
   const deps: IngestDeps = { database, log: stderrLog, now: () => new Date() };
   const rejects = args.rejects ? new RejectsFile(args.rejects) : undefined;
   const report: IngestReport = { dryRun: args.dryRun, elapsedMs: 0 };
-  const progress = progressPrinter(Boolean(process.stderr.isTTY) && !args.json);
+  const progress = progressPrinter(process.stderr, Boolean(process.stderr.isTTY) && !args.json);
   // One audit event per file loaded, also when the load fails part-way (a dry run writes nothing).
   const audit = async (e: Omit<LoadAuditEvent, 'via'>) => {
     if (!args.dryRun) await recordLoadEvent(database.db, { via: 'cli', ...e });
