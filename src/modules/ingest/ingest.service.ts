@@ -5,13 +5,13 @@
  * Readings stream through in batches: while one batch is in the database the next is
  * parsed, and the parser is paused (backpressure) until the database has caught up, so
  * memory does not grow with the file. Each batch is one statement (see
- * ingest.repository.ts), committed on its own: after a failure, re-running the same file
+ * ingest.repository.ts) per session, committed on its own (on PostgreSQL split by patient
+ * over two sessions that commit together): after a failure, re-running the same file
  * finds the committed batches unchanged and completes the rest.
  */
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { type Parser, parse } from 'csv-parse';
-import { sql } from 'drizzle-orm';
 import type { Database, Db } from '../../db/database.js';
 import { withSessions } from '../../db/session.js';
 import type { ReadingType } from '../../domain/readings.js';
@@ -299,14 +299,13 @@ async function mergeOnLanes(
   if (lanes.length === 1) return [await repo.mergeReadings(lanes[0] as Db, batches[0] as repo.ReadingBatch, opts)];
   const settled = await Promise.allSettled(
     lanes.map(async (db, k) => {
-      await db.execute(sql`begin`);
+      await repo.beginTransaction(db);
       return repo.mergeReadings(db, batches[k] as repo.ReadingBatch, opts);
     }),
   );
   // Every part has settled: no statement is left running when the batch fails.
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  const end = failed ? sql`rollback` : sql`commit`;
-  const ended = await Promise.allSettled(lanes.map((db) => db.execute(end)));
+  const ended = await Promise.allSettled(lanes.map((db) => repo.endTransaction(db, !failed)));
   if (failed) throw failed.reason;
   const endFailed = ended.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (endFailed) throw endFailed.reason;
@@ -641,8 +640,7 @@ export async function loadReadings(
   return withSessions(deps.database, opts.lanes ?? INGEST_LANES, async (lanes) => {
     const db = lanes[0] as Db;
     for (const lane of lanes) {
-      // The loader's statements are bounded by the batch size, not by the API's timeout.
-      await lane.execute(sql`set statement_timeout = 0`);
+      await repo.startLoaderSession(lane);
       await repo.createSeenTable(lane, seenTable);
     }
     const resolver = new PatientResolver(db, null, opts.pendingPatients);
@@ -690,7 +688,7 @@ export async function loadReadings(
       if (opts.patientIds) for (const id of resolver.existingIds()) opts.patientIds.add(id);
       for (const lane of lanes) {
         await repo.dropSeenTable(lane, seenTable).catch(() => {});
-        await lane.execute(sql`reset statement_timeout`).catch(() => {});
+        await repo.endLoaderSession(lane).catch(() => {});
       }
     }
   });
