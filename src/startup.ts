@@ -84,7 +84,7 @@ async function startOn(config: Config, database: Database, instanceId: string): 
   if (config.etlOnStartup) {
     // Serialized like the bootstrap key: instances starting at once load the sample once.
     await withStartupLock(database, () =>
-      runStartupLoad({ database, log, now: () => new Date() }, config, PROJECT_ROOT),
+      runStartupLoad({ database, log, now: () => new Date(), metrics }, config, PROJECT_ROOT),
     );
   }
 

@@ -3,9 +3,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../src/cli/cli-errors.js';
-import { etlCommand } from '../src/cli/etl.command.js';
+import { etlCommand, progressPrinter } from '../src/cli/etl.command.js';
+import { openDatabase, queryRows } from '../src/db/database.js';
 import { createPgTestDatabase, TEST_DB } from './helpers/database.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -64,6 +66,36 @@ describe('patientpulse etl: arguments', () => {
   it('prints help', async () => {
     expect(await etlCommand(['--help'])).toBe(0);
   });
+
+  it('exits 2 on a usage error, before touching the database', async () => {
+    const run = await etl(['--readings', path.join(FIXTURES, 'readings.csv'), '--batch-size', 'many']);
+    expect(run).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'patientpulse etl: --batch-size must be a whole number between 1 and 1000000\n',
+    });
+  });
+});
+
+describe('progress', () => {
+  it('on a terminal: rows and rate at most twice a second, cleared before the summary', () => {
+    const written: string[] = [];
+    const p = progressPrinter({ write: (s: string) => written.push(s) > 0 }, true);
+    p.update({ rowsRead: 100, elapsedMs: 200 });
+    p.update({ rowsRead: 250_000, elapsedMs: 1_000 });
+    p.update({ rowsRead: 260_000, elapsedMs: 1_200 });
+    p.update({ rowsRead: 600_000, elapsedMs: 2_000 });
+    p.clear();
+    expect(written).toEqual(['\r  250,000 rows, 250,000 rows/s   ', '\r  600,000 rows, 300,000 rows/s   ', '\r\x1b[K']);
+  });
+
+  it('elsewhere (a pipe, --json): nothing', () => {
+    const written: string[] = [];
+    const p = progressPrinter({ write: (s: string) => written.push(s) > 0 }, false);
+    p.update({ rowsRead: 250_000, elapsedMs: 1_000 });
+    p.clear();
+    expect(written).toEqual([]);
+  });
 });
 
 // Each run starts a process that opens (and on first use migrates) the database.
@@ -90,6 +122,11 @@ describe('patientpulse etl: runs', { timeout: 300_000 }, () => {
     const lines = readFileSync(rejects, 'utf8').trim().split('\n');
     expect(lines[0]).toBe('source,line,column,reason,detail,original');
     expect(lines).toHaveLength(1 + 12 + 7 + 12 + 8 + 19 + 15);
+    // One line per rejected cell or row, in line order, with the original line quoted as CSV.
+    expect(lines.slice(1, 3)).toEqual([
+      'readings,7,glucose_mg_dL,impossible_value,glucose must be between 10 and 1500 mg/dL,"ana.oneill.4@example.org,2026-01-24T23:14:36,0,133,82,69.3"',
+      'readings,17,,wrong_column_count,"expected 6 columns, found 5","ana.patel.1@example.org,2026-01-25T02:43:12,88,,"',
+    ]);
 
     const second = await etl(['--patients', patients, '--readings', readings, '--json']);
     expect(second.code).toBe(0);
@@ -97,6 +134,25 @@ describe('patientpulse etl: runs', { timeout: 300_000 }, () => {
     expect(report.patients).toMatchObject({ inserted: 0, unchanged: 8 });
     expect(report.readings.readings).toMatchObject({ inserted: 0, updated: 0, rejected: 34 });
     expect(report.readings.readings.unchanged).toBeGreaterThan(0);
+
+    // One audit event per file of each run that wrote; the dry run wrote none.
+    const database = await openDatabase({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR });
+    try {
+      const events = await queryRows<{ action: string; outcome: string; file: string; rejected: number }>(
+        database.db,
+        sql`select action, outcome, detail->>'file' as file,
+                   coalesce(detail#>>'{counts,rows,rejected}', detail#>>'{counts,rejected}')::int as rejected
+            from audit_events where action like 'etl %' order by id`,
+      );
+      expect(events).toEqual([
+        { action: 'etl patients', outcome: 'allowed', file: 'patients.json', rejected: 0 },
+        { action: 'etl readings', outcome: 'allowed', file: 'readings.csv', rejected: 39 },
+        { action: 'etl patients', outcome: 'allowed', file: 'patients.json', rejected: 0 },
+        { action: 'etl readings', outcome: 'allowed', file: 'readings.csv', rejected: 39 },
+      ]);
+    } finally {
+      await database.close();
+    }
   });
 
   it('exits 3 when the run fails, naming the cause', async () => {

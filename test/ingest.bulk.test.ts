@@ -273,9 +273,69 @@ describe('POST /api/v1/biometrics/bulk (text/csv)', () => {
     expect(await stored(b.id)).toEqual([]);
   });
 
+  it('handles 10,000 readings in one text/csv request (2,500 rows of the reference format)', async () => {
+    const p = await createPatient();
+    const start = Date.UTC(2024, 1, 1);
+    const lines = [REFERENCE_HEADER];
+    for (let i = 0; i < 2_500; i++) {
+      const ts = new Date(start + i * 60_000).toISOString().slice(0, 19);
+      lines.push(
+        `${p.email},${ts},${80 + (i % 50)},${110 + (i % 30)},${70 + (i % 20)},${(60 + (i % 10) / 10).toFixed(1)}`,
+      );
+    }
+    const res = await bulk(t.adminKey, lines.join('\n'), 'text/csv');
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(body.summary).toEqual({
+      received: 2_500,
+      inserted: 10_000,
+      updated: 0,
+      unchanged: 0,
+      duplicate: 0,
+      rejected: 0,
+    });
+    expect(body.results).toHaveLength(10_000);
+    expect(body.results[9_999]).toEqual({ line: 2_501, column: 'weight_kg', status: 'inserted' });
+    expect(await stored(p.id)).toHaveLength(10_000);
+    // Four types, one buffer row per touched (patient, type, hour).
+    expect(await bufferCount(p.id)).toBe(4 * Math.ceil(2_500 / 60));
+  });
+
   it('answers 422 naming the problems of an unusable header', async () => {
     const res = await bulk(t.adminKey, 'patient_email,timestamp,pulse\na@b.org,2025-01-01T00:00:00,60\n', 'text/csv');
     expect(res.statusCode).toBe(422);
     expect(res.json().errors[0]).toEqual({ field: 'body', message: 'unknown column "pulse"' });
+  });
+});
+
+describe('POST /api/v1/biometrics/bulk: metrics', () => {
+  async function counters(): Promise<{ ingested: number; rejected: number }> {
+    const res = await t.call(t.adminKey, { method: 'GET', url: '/metrics' });
+    expect(res.statusCode).toBe(200);
+    const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(res.body)?.[1]);
+    return {
+      ingested: value('patientpulse_readings_ingested_total'),
+      rejected: value('patientpulse_loader_rejected_rows_total'),
+    };
+  }
+
+  it('counts stored readings and rejected items of JSON and CSV requests', async () => {
+    const p = await createPatient();
+    const before = await counters();
+    await bulk(t.adminKey, [
+      { patient_id: p.id, timestamp: '2025-09-01T08:00:00Z', type: 'glucose', value: 100 },
+      { patient_id: p.id, timestamp: '2025-09-01T08:00:00Z', type: 'weight', value: 70 },
+      { patient_id: p.id, timestamp: '2025-09-01T09:00:00Z', type: 'glucose', value: 5000 },
+    ]);
+    const afterJson = await counters();
+    expect(afterJson).toEqual({ ingested: before.ingested + 2, rejected: before.rejected + 1 });
+    const csv = [
+      REFERENCE_HEADER,
+      `${p.email},2025-09-02T08:00:00,98,120,80,`,
+      'broken',
+      `nobody@example.org,2025-09-02T08:00:00,98,,,`,
+    ];
+    await bulk(t.adminKey, csv.join('\n'), 'text/csv');
+    expect(await counters()).toEqual({ ingested: afterJson.ingested + 3, rejected: afterJson.rejected + 2 });
   });
 });

@@ -1,9 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFECT_KINDS, generateDataset, generatePatients } from '../scripts/gen-data.js';
 import { type Database, queryRows } from '../src/db/database.js';
 import { GLUCOSE_MGDL_PER_MMOLL, KG_PER_LB } from '../src/domain/readings.js';
 import { HeaderError, REFERENCE_HEADER } from '../src/modules/ingest/ingest.csv.js';
@@ -351,6 +353,80 @@ describe('loadReadings: rejections and duplicates', () => {
     expect(report.readings.rejected).toBe(rowsWithBadCell.length);
     expect(report.rows.read).toBe(dataLines.length);
     expect(report.rows.rejected).toBe(expected.length - rowsWithBadCell.length);
+  });
+});
+
+describe('loadReadings: a dirty file from the project generator', () => {
+  it('loads its clean rows completely, reports its duplicates as duplicates and rejects exactly its defects', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'pp-dirty-'));
+    try {
+      // Another seed and time span than the committed fixture; batches of 150 rows put
+      // many duplicates in a later batch than the row they repeat.
+      await generateDataset({ out: dir, patients: 12, rows: 1_500, seed: 7, end: '2023-06-30T20:00:00', dirty: 0.08 });
+      const p = await loadPatients(deps(), readFileSync(path.join(dir, 'patients.json'), 'utf8'));
+      expect(p.report.rejected).toBe(0);
+      const text = readFileSync(path.join(dir, 'readings.csv'), 'utf8');
+      const sink = new MemorySink();
+      const report = await loadReadings(deps(), Readable.from([text]), { rejects: sink, batchSize: 150 });
+
+      const manifest = new Map(
+        readFileSync(path.join(dir, 'dirty-manifest.csv'), 'utf8')
+          .trim()
+          .split('\n')
+          .slice(1)
+          .map((l) => l.split(','))
+          .map(([line, defect]) => [Number(line), defect as string]),
+      );
+      const kinds = new Set(manifest.values());
+      expect([...kinds].sort()).toEqual([...DEFECT_KINDS].sort());
+      const dataLines = text.trim().split('\n').slice(1);
+      const cellsOf = (line: string) =>
+        line
+          .split(',')
+          .slice(2)
+          .filter((c) => c !== '').length;
+      let cleanCells = 0;
+      let duplicateCells = 0;
+      dataLines.forEach((l, i) => {
+        const defect = manifest.get(i + 2);
+        if (defect === undefined) cleanCells += cellsOf(l);
+        else if (defect === 'duplicate') duplicateCells += cellsOf(l);
+        else if (defect === 'non_numeric' || defect === 'impossible_value') cleanCells += cellsOf(l) - 1;
+      });
+
+      expect(sink.rejects.map((x) => [x.line, x.reason])).toEqual(
+        [...manifest].filter(([, d]) => d !== 'duplicate').sort(([x], [y]) => x - y),
+      );
+      const count = (d: string) => [...manifest.values()].filter((x) => x === d).length;
+      const badCells = count('non_numeric') + count('impossible_value');
+      expect(report.rows).toEqual({
+        read: dataLines.length,
+        loaded: dataLines.length - manifest.size + badCells,
+        duplicate: count('duplicate'),
+        rejected: manifest.size - count('duplicate') - badCells,
+        rejectedByReason: Object.fromEntries(
+          ['bad_email', 'bad_timestamp', 'unknown_patient', 'wrong_column_count'].map((r) => [r, count(r)]),
+        ),
+      });
+      expect(report.readings).toEqual({
+        inserted: cleanCells,
+        updated: 0,
+        unchanged: 0,
+        duplicate: duplicateCells,
+        rejected: badCells,
+        rejectedByReason: { non_numeric: count('non_numeric'), impossible_value: count('impossible_value') },
+      });
+      // Stored: exactly the clean readings, each once.
+      const [stored] = await queryRows<{ n: number }>(
+        database.db,
+        sql`select count(*)::int as n from biometrics b join patients p on p.id = b.patient_id
+            where p.email = any(${sql.param(generatePatients({ patients: 12, seed: 7 }).map((x) => x.email.toLowerCase()))}::text[])
+              and b.timestamp < '2023-07-01T00:00:00Z'`,
+      );
+      expect(Number(stored?.n)).toBe(cleanCells);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

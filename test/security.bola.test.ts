@@ -1,8 +1,9 @@
 /**
  * Broken object-level authorization: keys bound to patient A try patient B's data through
- * every place an id can enter (path, query, body, list filters, id spellings). Every
- * attempt gets the 404 a nonexistent patient gets (or 403 when the role lacks the
- * permission altogether), and B's data is byte-for-byte unchanged afterwards.
+ * every place an id can enter (path, query, body, bulk items, list filters, id spellings).
+ * Every attempt gets the 404 a nonexistent patient gets (per item in a bulk request: the
+ * rejection an unknown patient gets), or 403 when the role lacks the permission
+ * altogether, and B's data is byte-for-byte unchanged afterwards.
  */
 import { asc, eq } from 'drizzle-orm';
 import type { InjectOptions } from 'fastify';
@@ -142,6 +143,47 @@ describe.each(BOUND)('a $role key bound to patient A', (b) => {
         payload: { patient_id, timestamp: uniqueTimestamp(), type: 'glucose', value: 150 },
       });
       expect([403, 422]).toContain(res.statusCode);
+    }
+  });
+
+  it('cannot write readings for B through the bulk endpoint, as JSON or CSV', async () => {
+    const key = keyOf[b.role];
+    const ts = uniqueTimestamp();
+    const json = await t.call(key, {
+      method: 'POST',
+      url: '/api/v1/biometrics/bulk',
+      payload: [A.id, B.id, MISSING].map((patient_id) => ({ patient_id, timestamp: ts, type: 'glucose', value: 150 })),
+    });
+    const csvBody = [
+      'patient_email,timestamp,glucose_mg_dL',
+      `${B.email},${ts.slice(0, 19)},150`,
+      `nobody-${b.role}@example.org,${ts.slice(0, 19)},150`,
+    ].join('\n');
+    const csv = await t.call(key, {
+      method: 'POST',
+      url: '/api/v1/biometrics/bulk',
+      headers: { 'content-type': 'text/csv' },
+      payload: csvBody,
+    });
+    if (!b.writesReadings) {
+      expect(json.statusCode).toBe(403);
+      expect(csv.statusCode).toBe(403);
+      return;
+    }
+    // Per-item results: B's item gets exactly what an item for a patient that does not exist gets.
+    expect(json.statusCode, json.body).toBe(200);
+    const items = json.json().results as Record<string, unknown>[];
+    expect(items[1]).toEqual({ ...items[2], index: 1 });
+    expect(items[1]).toMatchObject({ status: 'rejected', reason: 'unknown_patient' });
+    expect(json.json().summary).toMatchObject({ received: 3, rejected: 2 });
+    expect(csv.statusCode, csv.body).toBe(200);
+    const rows = csv.json().results as Record<string, unknown>[];
+    expect(rows).toHaveLength(2);
+    expect(rows[0]).toEqual({ ...rows[1], line: 2 });
+    expect(rows[0]).toMatchObject({ status: 'rejected', reason: 'unknown_patient' });
+    for (const res of [json, csv]) {
+      expect(res.body).not.toContain('Bravo');
+      expect(res.body).not.toContain(B.email);
     }
   });
 

@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/config.js';
 import type { Database } from '../db/database.js';
 import { openMigratedDatabase } from '../db/open.js';
+import { type LoadAuditEvent, recordLoadEvent } from '../modules/ingest/ingest.audit.js';
 import { formatReport, type IngestReport, RejectsFile, rejectedTotal } from '../modules/ingest/ingest.report.js';
 import {
   DEFAULT_BATCH_ROWS,
@@ -111,18 +112,18 @@ function parse(argv: string[]): EtlArgs | 'help' {
   };
 }
 
-/** Progress on a terminal: rows done and rate, rewritten in place. */
-function progressPrinter(enabled: boolean) {
+/** Progress on a terminal: rows done and rate, rewritten in place at most twice a second. */
+export function progressPrinter(out: Pick<NodeJS.WriteStream, 'write'>, enabled: boolean) {
   let last = 0;
   return {
     update(p: { rowsRead: number; elapsedMs: number }) {
       if (!enabled || p.elapsedMs - last < 500) return;
       last = p.elapsedMs;
       const rate = Math.round(p.rowsRead / Math.max(p.elapsedMs / 1000, 0.001));
-      process.stderr.write(`\r  ${p.rowsRead.toLocaleString('en')} rows, ${rate.toLocaleString('en')} rows/s   `);
+      out.write(`\r  ${p.rowsRead.toLocaleString('en')} rows, ${rate.toLocaleString('en')} rows/s   `);
     },
     clear() {
-      if (enabled && last > 0) process.stderr.write('\r\x1b[K');
+      if (enabled && last > 0) out.write('\r\x1b[K');
     },
   };
 }
@@ -137,22 +138,45 @@ async function run(database: Database, args: EtlArgs): Promise<IngestReport> {
   const deps: IngestDeps = { database, log: stderrLog, now: () => new Date() };
   const rejects = args.rejects ? new RejectsFile(args.rejects) : undefined;
   const report: IngestReport = { dryRun: args.dryRun, elapsedMs: 0 };
-  const progress = progressPrinter(Boolean(process.stderr.isTTY) && !args.json);
+  const progress = progressPrinter(process.stderr, Boolean(process.stderr.isTTY) && !args.json);
+  // One audit event per file loaded, also when the load fails part-way (a dry run writes nothing).
+  const audit = async (e: Omit<LoadAuditEvent, 'via'>) => {
+    if (!args.dryRun) await recordLoadEvent(database.db, { via: 'cli', ...e });
+  };
+  const auditFailure = (e: Omit<LoadAuditEvent, 'via'>) =>
+    audit(e).catch((err: unknown) => stderrLog.warn({}, `the audit event could not be written: ${describeError(err)}`));
   try {
     let pending: Map<string, number> | undefined;
     if (args.patients) {
-      const result = await loadPatients(deps, readFileSync(args.patients, 'utf8'), { dryRun: args.dryRun, rejects });
+      const file = args.patients;
+      let result: Awaited<ReturnType<typeof loadPatients>>;
+      try {
+        result = await loadPatients(deps, readFileSync(file, 'utf8'), { dryRun: args.dryRun, rejects });
+      } catch (err) {
+        await auditFailure({ kind: 'patients', file, error: describeError(err), patientIds: [] });
+        throw err;
+      }
+      await audit({ kind: 'patients', file, report: result.report, patientIds: result.patientIds });
       report.patients = result.report;
       pending = result.pending;
     }
     if (args.readings) {
-      report.readings = await loadReadings(deps, createReadStream(args.readings, { highWaterMark: 1 << 20 }), {
-        dryRun: args.dryRun,
-        batchSize: args.batchSize,
-        rejects,
-        pendingPatients: pending,
-        onProgress: (p) => progress.update(p),
-      });
+      const file = args.readings;
+      const patientIds = new Set<number>();
+      try {
+        report.readings = await loadReadings(deps, createReadStream(file, { highWaterMark: 1 << 20 }), {
+          dryRun: args.dryRun,
+          batchSize: args.batchSize,
+          rejects,
+          pendingPatients: pending,
+          patientIds,
+          onProgress: (p) => progress.update(p),
+        });
+      } catch (err) {
+        await auditFailure({ kind: 'readings', file, error: describeError(err), patientIds: [...patientIds] });
+        throw err;
+      }
+      await audit({ kind: 'readings', file, report: report.readings, patientIds: [...patientIds] });
     }
   } finally {
     progress.clear();

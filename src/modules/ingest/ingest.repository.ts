@@ -106,6 +106,26 @@ export async function dropSeenTable(db: DbOrTx, name: string): Promise<void> {
   await db.execute(sql`drop table if exists ${seenTable(name)}`);
 }
 
+/** Lifts the API's statement timeout on a loader session: its statements are bounded by the batch size. */
+export async function startLoaderSession(db: DbOrTx): Promise<void> {
+  await db.execute(sql`set statement_timeout = 0`);
+}
+
+/** Gives a pooled session back its configured statement timeout. */
+export async function endLoaderSession(db: DbOrTx): Promise<void> {
+  await db.execute(sql`reset statement_timeout`);
+}
+
+/** Opens a transaction on a session (for batches split over several sessions). */
+export async function beginTransaction(db: DbOrTx): Promise<void> {
+  await db.execute(sql`begin`);
+}
+
+/** Commits or rolls back the session's open transaction. */
+export async function endTransaction(db: DbOrTx, commit: boolean): Promise<void> {
+  await db.execute(commit ? sql`commit` : sql`rollback`);
+}
+
 /** A batch of canonical readings as parallel arrays (keys unique within the batch). */
 export interface ReadingBatch {
   patientId: number[];

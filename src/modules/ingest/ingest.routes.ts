@@ -19,7 +19,7 @@ function isCsvParseError(err: unknown): err is Error & { code: string } {
 export async function bulkRoutes(app: FastifyInstance, { deps }: RoutePluginOptions): Promise<void> {
   const { bulkBodyLimitBytes, bulkMaxItems } = deps.config;
   app.addContentTypeParser('text/csv', { parseAs: 'string' }, (_req, body, done) => done(null, body));
-  const svc = { database: deps.database };
+  const svc = { database: deps.database, metrics: deps.metrics };
 
   app.post(
     '/biometrics/bulk',

@@ -5,15 +5,15 @@
  * Readings stream through in batches: while one batch is in the database the next is
  * parsed, and the parser is paused (backpressure) until the database has caught up, so
  * memory does not grow with the file. Each batch is one statement (see
- * ingest.repository.ts), committed on its own: after a failure, re-running the same file
+ * ingest.repository.ts) per session, committed on its own (on PostgreSQL split by patient
+ * over two sessions that commit together): after a failure, re-running the same file
  * finds the committed batches unchanged and completes the rest.
  */
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { type Parser, parse } from 'csv-parse';
-import { sql } from 'drizzle-orm';
 import type { Database, Db } from '../../db/database.js';
-import { withSession } from '../../db/session.js';
+import { withSessions } from '../../db/session.js';
 import type { ReadingType } from '../../domain/readings.js';
 import {
   type AcceptedRow,
@@ -27,7 +27,7 @@ import {
   recordLineSpan,
   toCsvLine,
 } from './ingest.csv.js';
-import { mergePatient, type PatientRecord, parsePatientRecord, sameRecord, splitJsonArray } from './ingest.patients.js';
+import type { PatientRecord } from './ingest.patients.js';
 import {
   countReason,
   emptyPatientsReport,
@@ -46,16 +46,28 @@ export interface IngestLog {
   warn(obj: object, msg: string): void;
 }
 
+/** The counters a load feeds (the server's metrics; the command line has none). */
+export interface IngestMetrics {
+  readingsIngested: { inc(n: number): void };
+  loaderRejectedRows: { inc(n: number): void };
+}
+
 export interface IngestDeps {
   database: Database;
   log: IngestLog;
   now: () => Date;
+  metrics?: IngestMetrics;
   /** Called after each batch has been committed (tests inject failures here). */
   afterBatch?: (batchNo: number) => void | Promise<void>;
 }
 
+/**
+ * PostgreSQL sessions a file load merges through in parallel: the merge is CPU-bound in
+ * the server (index maintenance, foreign-key checks), and one session uses one core.
+ */
+export const INGEST_LANES = 2;
 /** Rows per batch: large enough for set-based speed, small enough for flat memory. */
-export const DEFAULT_BATCH_ROWS = 10_000;
+export const DEFAULT_BATCH_ROWS = 5_000;
 const PATIENT_BATCH = 1_000;
 /** Records taken from the parser at a time; batches are assembled from these chunks. */
 const RECORD_CHUNK = 1_000;
@@ -92,6 +104,8 @@ export interface PatientsResult {
    * id, so their readings count as would-be inserts instead of unknown patients.
    */
   pending: Map<string, number>;
+  /** Stored patients the file named (for the audit trail). */
+  patientIds: number[];
 }
 
 /**
@@ -104,6 +118,9 @@ export async function loadPatients(
   text: string,
   opts: PatientsOptions = {},
 ): Promise<PatientsResult> {
+  // Loaded on demand: the API's patient schema brings TypeBox and Ajv, which a readings-only
+  // load does not need.
+  const { mergePatient, parsePatientRecord, sameRecord, splitJsonArray } = await import('./ingest.patients.js');
   const report = emptyPatientsReport();
   const rejects: Reject[] = [];
   const reject = (line: number, original: string, reason: RejectReason, column: string, detail: string) => {
@@ -131,6 +148,7 @@ export async function loadPatients(
   report.ignoredProperties = [...ignored].sort();
 
   const pending = new Map<string, number>();
+  const patientIds: number[] = [];
   const records = [...accepted.values()];
   const db = deps.database.db;
   for (let i = 0; i < records.length; i += PATIENT_BATCH) {
@@ -144,6 +162,7 @@ export async function loadPatients(
       ).map((p) => [p.email, p]),
     );
     const writes: repo.PatientUpsert[] = [];
+    for (const p of stored.values()) patientIds.push(p.id);
     for (const rec of chunk) {
       const before = stored.get(rec.email);
       const next = mergePatient(rec, before);
@@ -157,12 +176,12 @@ export async function loadPatients(
         writes.push(next);
       }
     }
-    if (!opts.dryRun) await repo.upsertPatients(db, writes);
+    if (!opts.dryRun) for (const p of await repo.upsertPatients(db, writes)) patientIds.push(p.id);
   }
   if (!opts.dryRun) pending.clear();
   rejects.sort((a, b) => a.line - b.line);
   await opts.rejects?.write(rejects);
-  return { report, pending };
+  return { report, pending, patientIds: [...new Set(patientIds)] };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -253,9 +272,44 @@ interface MergeOutcome {
 
 interface MergeContext {
   db: Db;
+  /**
+   * Sessions that merge in parallel, each owning the patients whose id modulo their
+   * number is its index (so first-occurrence order per reading is kept, each with its
+   * own seen table). Default: `[db]`.
+   */
+  lanes?: Db[];
   dryRun: boolean;
   seenTable?: string;
   perItem: boolean;
+}
+
+const emptyBatch = (): repo.ReadingBatch => ({ patientId: [], type: [], value: [], unit: [], tsMs: [], line: [] });
+
+/**
+ * Merges each lane's part of a batch on its own session, in parallel. With several lanes
+ * the parts run in transactions that are committed together only when every part
+ * succeeded, so a failing statement leaves the whole batch out (a crash between the
+ * commits leaves a part in, which re-running the file completes like any other batch).
+ */
+async function mergeOnLanes(
+  lanes: readonly Db[],
+  batches: readonly repo.ReadingBatch[],
+  opts: repo.MergeOptions,
+): Promise<repo.MergeResult[]> {
+  if (lanes.length === 1) return [await repo.mergeReadings(lanes[0] as Db, batches[0] as repo.ReadingBatch, opts)];
+  const settled = await Promise.allSettled(
+    lanes.map(async (db, k) => {
+      await repo.beginTransaction(db);
+      return repo.mergeReadings(db, batches[k] as repo.ReadingBatch, opts);
+    }),
+  );
+  // Every part has settled: no statement is left running when the batch fails.
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  const ended = await Promise.allSettled(lanes.map((db) => repo.endTransaction(db, !failed)));
+  if (failed) throw failed.reason;
+  const endFailed = ended.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (endFailed) throw endFailed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<repo.MergeResult>).value);
 }
 
 /**
@@ -266,7 +320,8 @@ async function mergeCandidates(ctx: MergeContext, cands: readonly Candidate[]): 
   const status = new Uint8Array(cands.length);
   const conflictLine = new Map<number, number>();
   const first = new Map<string, number>();
-  const batch: repo.ReadingBatch = { patientId: [], type: [], value: [], unit: [], tsMs: [], line: [] };
+  const lanes = ctx.lanes ?? [ctx.db];
+  const batches = lanes.map(emptyBatch);
   const position: number[] = [];
   for (let i = 0; i < cands.length; i++) {
     const c = cands[i] as Candidate;
@@ -283,6 +338,8 @@ async function mergeCandidates(ctx: MergeContext, cands: readonly Candidate[]): 
     }
     first.set(key, i);
     position.push(i);
+    // Dry-run patients have negative provisional ids.
+    const batch = batches[Math.abs(c.patientId) % lanes.length] as repo.ReadingBatch;
     batch.patientId.push(c.patientId);
     batch.type.push(c.type);
     batch.value.push(c.value);
@@ -290,11 +347,16 @@ async function mergeCandidates(ctx: MergeContext, cands: readonly Candidate[]): 
     batch.tsMs.push(c.tsMs);
     batch.line.push(c.line);
   }
-  const merged = await repo.mergeReadings(ctx.db, batch, {
-    seenTable: ctx.seenTable,
-    dryRun: ctx.dryRun,
-    perItem: ctx.perItem,
-  });
+  const opts = { seenTable: ctx.seenTable, dryRun: ctx.dryRun, perItem: ctx.perItem };
+  const results = await mergeOnLanes(lanes, batches, opts);
+  const merged: repo.MergeResult = { inserted: 0, updated: 0, buckets: 0, priors: [], changed: [] };
+  for (const r of results) {
+    merged.inserted += r.inserted;
+    merged.updated += r.updated;
+    merged.buckets += r.buckets;
+    merged.priors.push(...r.priors);
+    merged.changed.push(...r.changed);
+  }
   for (const i of position) status[i] = ctx.perItem ? S_UNCHANGED : S_MERGED;
   const at = (k: repo.ReadingKey) => first.get(`${k.patientId}|${k.type}|${k.tsMs}`) as number;
   for (const p of merged.priors) {
@@ -536,6 +598,21 @@ export interface ReadingsOptions {
   onProgress?: (p: { rowsRead: number; elapsedMs: number }) => void;
   /** From a dry run of the patients file, see {@link PatientsResult.pending}. */
   pendingPatients?: ReadonlyMap<string, number>;
+  /** Filled with the stored patients the file named (for the audit trail), even when the run fails. */
+  patientIds?: Set<number>;
+  /** Parallel sessions on PostgreSQL (default {@link INGEST_LANES}; PGlite always has one). */
+  lanes?: number;
+}
+
+/** Readings stored (inserted, updated or unchanged) and rows rejected so far. */
+function ingestedAndRejected(r: ReadingsReport): [number, number] {
+  return [r.readings.inserted + r.readings.updated + r.readings.unchanged, r.rows.rejected];
+}
+
+function countInMetrics(metrics: IngestMetrics | undefined, before: [number, number], after: [number, number]): void {
+  if (!metrics) return;
+  if (after[0] > before[0]) metrics.readingsIngested.inc(after[0] - before[0]);
+  if (after[1] > before[1]) metrics.loaderRejectedRows.inc(after[1] - before[1]);
 }
 
 /** Builds the csv-parse stream for `input`, forwarding input errors. */
@@ -560,18 +637,22 @@ export async function loadReadings(
   const started = Date.now();
   const batchSize = Math.max(1, opts.batchSize ?? DEFAULT_BATCH_ROWS);
   const seenTable = `ingest_seen_${randomBytes(6).toString('hex')}`;
-  return withSession(deps.database, async (db) => {
-    // The loader's statements are bounded by the batch size, not by the API's timeout.
-    await db.execute(sql`set statement_timeout = 0`);
-    await repo.createSeenTable(db, seenTable);
+  return withSessions(deps.database, opts.lanes ?? INGEST_LANES, async (lanes) => {
+    const db = lanes[0] as Db;
+    for (const lane of lanes) {
+      await repo.startLoaderSession(lane);
+      await repo.createSeenTable(lane, seenTable);
+    }
+    const resolver = new PatientResolver(db, null, opts.pendingPatients);
     try {
-      const ctx: MergeContext = { db, dryRun: opts.dryRun ?? false, seenTable, perItem: false };
-      const resolver = new PatientResolver(db, null, opts.pendingPatients);
+      const ctx: MergeContext = { db, lanes, dryRun: opts.dryRun ?? false, seenTable, perItem: false };
       const preparer = new RowPreparer(opts.shiftMs ?? 0);
       let inFlight: Promise<void> | undefined;
       let failure: { err: unknown } | undefined;
       const run = async (rows: PreparedRow[]) => {
+        const before = ingestedAndRejected(report);
         const { rejects } = await processRows(ctx, resolver, rows, report);
+        if (!ctx.dryRun) countInMetrics(deps.metrics, before, ingestedAndRejected(report));
         await opts.rejects?.write(rejects);
         await deps.afterBatch?.(report.batches);
         opts.onProgress?.({ rowsRead: report.rows.read, elapsedMs: Date.now() - started });
@@ -604,8 +685,11 @@ export async function loadReadings(
       if (failure) throw failure.err;
       return report;
     } finally {
-      await repo.dropSeenTable(db, seenTable).catch(() => {});
-      await db.execute(sql`reset statement_timeout`).catch(() => {});
+      if (opts.patientIds) for (const id of resolver.existingIds()) opts.patientIds.add(id);
+      for (const lane of lanes) {
+        await repo.dropSeenTable(lane, seenTable).catch(() => {});
+        await repo.endLoaderSession(lane).catch(() => {});
+      }
     }
   });
 }
@@ -662,7 +746,7 @@ function summarize(received: number, results: readonly ItemOutcome[]): BulkSumma
  * per rejected row. `scope` limits the patients the caller may write (null = all).
  */
 export async function ingestCsvText(
-  deps: Pick<IngestDeps, 'database'>,
+  deps: Pick<IngestDeps, 'database' | 'metrics'>,
   scope: readonly number[] | null,
   text: string,
   maxRows: number,
@@ -678,6 +762,7 @@ export async function ingestCsvText(
   const resolver = new PatientResolver(db, scope === null ? null : new Set(scope));
   const report = emptyReadingsReport();
   const { items } = await processRows({ db, dryRun: false, perItem: true }, resolver, rows, report);
+  countInMetrics(deps.metrics, [0, 0], ingestedAndRejected(report));
   return { summary: summarize(rows.length, items), results: items, patientIds: resolver.existingIds() };
 }
 
@@ -691,7 +776,7 @@ export type BulkItemCheck =
  * Items naming an unknown or out-of-scope patient are rejected alike.
  */
 export async function ingestItems(
-  deps: Pick<IngestDeps, 'database'>,
+  deps: Pick<IngestDeps, 'database' | 'metrics'>,
   scope: readonly number[] | null,
   checked: readonly BulkItemCheck[],
 ): Promise<BulkResult> {
@@ -733,5 +818,8 @@ export async function ingestItems(
           }
         : { index, status: STATUS_NAMES[s] ?? 'unchanged' };
   });
-  return { summary: summarize(checked.length, results), results, patientIds: resolver.existingIds() };
+  const summary = summarize(checked.length, results);
+  // Each item is a row of its own: a rejected item is a rejected row.
+  countInMetrics(deps.metrics, [0, 0], [summary.inserted + summary.updated + summary.unchanged, summary.rejected]);
+  return { summary, results, patientIds: resolver.existingIds() };
 }
