@@ -90,7 +90,7 @@ async function startOn(config: Config, database: Database, instanceId: string): 
 
   // After the startup data load, so a first start already shows analytics.
   if (config.analyticsSchedulerEnabled) {
-    const analyticsDeps = { db: database.db, log, now: () => new Date(), instanceId };
+    const analyticsDeps = { db: database.jobsDb, log, now: () => new Date(), instanceId };
     await runStartupAnalytics(analyticsDeps, config.analyticsVersion);
     const scheduler = startAnalyticsScheduler(analyticsDeps, {
       schedule: config.analyticsCronSchedule,
@@ -123,7 +123,7 @@ async function startOn(config: Config, database: Database, instanceId: string): 
       ]);
       for (const r of results) if (r.status === 'rejected') log.error({ err: r.reason }, 'error while stopping');
       // A run in flight (scheduled or requested) commits or rolls back before the database closes.
-      await waitForAnalyticsIdle(database.db);
+      await waitForAnalyticsIdle(database.jobsDb);
       await database.close();
       log.info({ ms: Date.now() - started }, 'stopped');
     })();

@@ -56,7 +56,7 @@ export async function analyticsCommand(argv: string[]): Promise<number> {
     const quiet = () => {};
     const log = { debug: quiet, info: quiet, warn: toStderr, error: toStderr };
     const outcome = await runAnalyticsJob(
-      { db: database.db, log, now: () => new Date(), instanceId },
+      { db: database.jobsDb, log, now: () => new Date(), instanceId },
       { version, trigger: 'manual' },
     );
     if (!outcome.ran) {

@@ -25,6 +25,13 @@ export type DatabaseKind = 'pglite' | 'postgres';
 export interface Database {
   kind: DatabaseKind;
   db: Db;
+  /**
+   * The handle for long-running background work (analytics runs). On PostgreSQL a second,
+   * small pool without the request timeouts: the pool's client-side read timeout cannot be
+   * lifted per query, and a full recompute over millions of readings outlasts it. On PGlite,
+   * the same handle as `db`.
+   */
+  jobsDb: Db;
   /** Where the data lives, for logs (never includes credentials). */
   location: string;
   /** Pool statistics (PostgreSQL only). */
@@ -64,6 +71,7 @@ async function openPostgres(url: string, opts: OpenDatabaseOptions): Promise<Dat
   // int8 (ids, counts) as JS numbers: ids stay far below 2^53.
   pgLib.types.setTypeParser(INT8_OID, (v: string) => Number(v));
   const statementTimeout = opts.statementTimeoutMs || undefined;
+  const applicationName = opts.applicationName ?? 'patientpulse';
   const pool = new pgLib.Pool({
     connectionString: url,
     max: opts.poolMax ?? 10,
@@ -74,7 +82,16 @@ async function openPostgres(url: string, opts: OpenDatabaseOptions): Promise<Dat
     statement_timeout: statementTimeout,
     // Client-side bound for when the server cannot even cancel (network partition).
     query_timeout: statementTimeout === undefined ? undefined : statementTimeout + 2_000,
-    application_name: opts.applicationName ?? 'patientpulse',
+    application_name: applicationName,
+    keepAlive: true,
+  });
+  // Background jobs: one run at a time per process, so two connections are plenty.
+  const jobsPool = new pgLib.Pool({
+    connectionString: url,
+    max: 2,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 3000,
+    idleTimeoutMillis: 30_000,
+    application_name: `jobs:${applicationName}`.slice(0, 63),
     keepAlive: true,
   });
   // A connection dropped by the server (restart, pg_terminate_backend) must not crash
@@ -82,13 +99,17 @@ async function openPostgres(url: string, opts: OpenDatabaseOptions): Promise<Dat
   // clients report through the pool; a checked-out client (a transaction between two
   // statements) has no listener of its own, and an unhandled 'error' event would kill
   // the process, so every client gets one. Its pending query fails with the error.
-  pool.on('error', () => {});
-  pool.on('connect', (client) => client.on('error', () => {}));
+  for (const p of [pool, jobsPool]) {
+    p.on('error', () => {});
+    p.on('connect', (client) => client.on('error', () => {}));
+  }
   const db = drizzle({ client: pool, schema }) as unknown as Db;
+  const jobsDb = drizzle({ client: jobsPool, schema }) as unknown as Db;
   const parsed = new URL(url);
   return {
     kind: 'postgres',
     db,
+    jobsDb,
     pool,
     location: `postgres://${parsed.hostname}:${parsed.port || 5432}${parsed.pathname}`,
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
@@ -96,7 +117,7 @@ async function openPostgres(url: string, opts: OpenDatabaseOptions): Promise<Dat
       await pool.query('select 1');
     },
     async close() {
-      await pool.end();
+      await Promise.all([pool.end(), jobsPool.end()]);
     },
   };
 }
@@ -126,6 +147,7 @@ async function openPglite(opts: OpenDatabaseOptions): Promise<Database> {
   return {
     kind: 'pglite',
     db,
+    jobsDb: db,
     pglite: client,
     location: dataDir ?? 'memory',
     poolStats: () => undefined,

@@ -9,7 +9,7 @@ import * as service from './analytics.service.js';
 export async function analyticsRoutes(app: FastifyInstance, { deps }: RoutePluginOptions): Promise<void> {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const svc = { db: deps.database.db };
-  const jobDeps = { db: deps.database.db, log: deps.log, now: deps.now, instanceId: deps.instanceId };
+  const jobDeps = { db: deps.database.jobsDb, log: deps.log, now: deps.now, instanceId: deps.instanceId };
 
   r.get('/analytics', { schema: listAnalyticsSchema, config: { permission: 'analytics:read' } }, async (req, reply) => {
     const { items, total } = await service.listAnalytics(svc, principalOf(req).patientIds, req.query);
