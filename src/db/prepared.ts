@@ -56,3 +56,20 @@ export function perDatabase<T>(make: (db: DbOrTx) => T): (db: DbOrTx) => T {
     return value;
   };
 }
+
+/**
+ * Like {@link perDatabase}, for statements that come in variants (one per combination of
+ * optional filters, say): each variant is built on first use and kept per handle.
+ */
+export function perDatabaseVariant<T>(make: (db: DbOrTx, variant: number) => T): (db: DbOrTx, variant: number) => T {
+  const byDb = perDatabase(() => new Map<number, T>());
+  return (db, variant) => {
+    const built = byDb(db);
+    let value = built.get(variant);
+    if (value === undefined) {
+      value = make(db, variant);
+      built.set(variant, value);
+    }
+    return value;
+  };
+}

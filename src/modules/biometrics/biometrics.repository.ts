@@ -5,7 +5,7 @@
  */
 import { and, count, desc, eq, gte, lt, type SQL, sql } from 'drizzle-orm';
 import { type DbOrTx, queryRows } from '../../db/database.js';
-import { perDatabase, rawStatement } from '../../db/prepared.js';
+import { perDatabaseVariant, rawStatement } from '../../db/prepared.js';
 import { biometrics } from '../../db/schema.js';
 import type { ReadingType } from '../../domain/readings.js';
 
@@ -73,17 +73,7 @@ function buildHistoryStatements(db: DbOrTx, filters: number) {
 }
 
 /** The history statements of one database handle, built once per filter combination. */
-const historyStatements = perDatabase((db) => {
-  const built = new Map<number, ReturnType<typeof buildHistoryStatements>>();
-  return (filters: number) => {
-    let s = built.get(filters);
-    if (!s) {
-      s = buildHistoryStatements(db, filters);
-      built.set(filters, s);
-    }
-    return s;
-  };
-});
+const historyStatements = perDatabaseVariant(buildHistoryStatements);
 
 export async function history(
   db: DbOrTx,
@@ -92,7 +82,7 @@ export async function history(
   offset: number,
 ): Promise<{ rows: ReadingRow[]; total: number }> {
   const filters = (f.type ? HAS_TYPE : 0) | (f.from ? HAS_FROM : 0) | (f.to ? HAS_TO : 0);
-  const s = historyStatements(db)(filters);
+  const s = historyStatements(db, filters);
   // Placeholders bind as they are: instants go as UTC ISO text, as the column encoder would send them.
   const values = {
     patientId: f.patientId,

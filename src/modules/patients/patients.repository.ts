@@ -1,7 +1,7 @@
 /** Drizzle access to the patients table. */
 import { and, asc, count, eq, ilike, or, type SQL, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/database.js';
-import { perDatabase } from '../../db/prepared.js';
+import { perDatabaseVariant } from '../../db/prepared.js';
 import { patients } from '../../db/schema.js';
 
 export type PatientRow = typeof patients.$inferSelect;
@@ -59,17 +59,7 @@ function buildListStatements(db: DbOrTx, filters: number) {
 }
 
 /** The list statements of one database handle, built once per filter combination. */
-const listStatements = perDatabase((db) => {
-  const built = new Map<number, ReturnType<typeof buildListStatements>>();
-  return (filters: number) => {
-    let s = built.get(filters);
-    if (!s) {
-      s = buildListStatements(db, filters);
-      built.set(filters, s);
-    }
-    return s;
-  };
-});
+const listStatements = perDatabaseVariant(buildListStatements);
 
 export async function listPatients(
   db: DbOrTx,
@@ -78,7 +68,7 @@ export async function listPatients(
   offset: number,
 ): Promise<{ rows: PatientListRow[]; total: number }> {
   const filters = (filter.ids !== null ? HAS_SCOPE : 0) | (filter.search ? HAS_SEARCH : 0);
-  const s = listStatements(db)(filters);
+  const s = listStatements(db, filters);
   const values = {
     ids: filter.ids,
     pattern: filter.search ? `%${escapeLike(filter.search)}%` : undefined,
