@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/config.js';
 import type { Database } from '../db/database.js';
 import { openMigratedDatabase } from '../db/open.js';
-import { type LoadAuditEvent, recordLoadEvent } from '../modules/ingest/ingest.audit.js';
+import { auditedLoad } from '../modules/ingest/ingest.audit.js';
 import { formatReport, type IngestReport, RejectsFile, rejectedTotal } from '../modules/ingest/ingest.report.js';
 import {
   DEFAULT_BATCH_ROWS,
@@ -140,43 +140,45 @@ async function run(database: Database, args: EtlArgs): Promise<IngestReport> {
   const report: IngestReport = { dryRun: args.dryRun, elapsedMs: 0 };
   const progress = progressPrinter(process.stderr, Boolean(process.stderr.isTTY) && !args.json);
   // One audit event per file loaded, also when the load fails part-way (a dry run writes nothing).
-  const audit = async (e: Omit<LoadAuditEvent, 'via'>) => {
-    if (!args.dryRun) await recordLoadEvent(database.db, { via: 'cli', ...e });
+  const auditOpts = {
+    skip: args.dryRun,
+    onRecordError: (err: unknown) => stderrLog.warn({}, `the audit event could not be written: ${describeError(err)}`),
   };
-  const auditFailure = (e: Omit<LoadAuditEvent, 'via'>) =>
-    audit(e).catch((err: unknown) => stderrLog.warn({}, `the audit event could not be written: ${describeError(err)}`));
   try {
     let pending: Map<string, number> | undefined;
     if (args.patients) {
       const file = args.patients;
-      let result: Awaited<ReturnType<typeof loadPatients>>;
-      try {
-        result = await loadPatients(deps, readFileSync(file, 'utf8'), { dryRun: args.dryRun, rejects });
-      } catch (err) {
-        await auditFailure({ kind: 'patients', file, error: describeError(err), patientIds: [] });
-        throw err;
-      }
-      await audit({ kind: 'patients', file, report: result.report, patientIds: result.patientIds });
+      const result = await auditedLoad(
+        database.db,
+        { via: 'cli', kind: 'patients', file },
+        async (ids) => {
+          const r = await loadPatients(deps, readFileSync(file, 'utf8'), { dryRun: args.dryRun, rejects });
+          for (const id of r.patientIds) ids.add(id);
+          return r;
+        },
+        (r) => r.report,
+        auditOpts,
+      );
       report.patients = result.report;
       pending = result.pending;
     }
     if (args.readings) {
       const file = args.readings;
-      const patientIds = new Set<number>();
-      try {
-        report.readings = await loadReadings(deps, createReadStream(file, { highWaterMark: 1 << 20 }), {
-          dryRun: args.dryRun,
-          batchSize: args.batchSize,
-          rejects,
-          pendingPatients: pending,
-          patientIds,
-          onProgress: (p) => progress.update(p),
-        });
-      } catch (err) {
-        await auditFailure({ kind: 'readings', file, error: describeError(err), patientIds: [...patientIds] });
-        throw err;
-      }
-      await audit({ kind: 'readings', file, report: report.readings, patientIds: [...patientIds] });
+      report.readings = await auditedLoad(
+        database.db,
+        { via: 'cli', kind: 'readings', file },
+        (patientIds) =>
+          loadReadings(deps, createReadStream(file, { highWaterMark: 1 << 20 }), {
+            dryRun: args.dryRun,
+            batchSize: args.batchSize,
+            rejects,
+            pendingPatients: pending,
+            patientIds,
+            onProgress: (p) => progress.update(p),
+          }),
+        (r) => r,
+        auditOpts,
+      );
     }
   } finally {
     progress.clear();

@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { DbOrTx } from '../../db/database.js';
 import { insertAuditEvents } from '../audit/audit.repository.js';
 import type { PatientsReport, ReadingsReport } from './ingest.report.js';
+import { describeError } from './ingest.service.js';
 
 export interface LoadAuditEvent {
   /** `cli` for `patientpulse etl`, `startup` for the server's start-up load. */
@@ -48,4 +49,40 @@ export async function recordLoadEvent(db: DbOrTx, e: LoadAuditEvent): Promise<vo
       },
     },
   ]);
+}
+
+/** How {@link auditedLoad} records a file's load. */
+export interface AuditedLoadOptions {
+  /** Record nothing (a dry run). */
+  skip?: boolean;
+  /** Called when the event of a failed load cannot be written; the load's own error is rethrown. */
+  onRecordError?: (err: unknown) => void;
+}
+
+/**
+ * Runs one file's load and records its audit event: with its counts when it completes,
+ * with the error (and the patients reached so far) when it fails part-way. `load` fills
+ * `patientIds` with the stored patients the file names.
+ */
+export async function auditedLoad<T>(
+  db: DbOrTx,
+  event: Pick<LoadAuditEvent, 'via' | 'kind' | 'file'>,
+  load: (patientIds: Set<number>) => Promise<T>,
+  reportOf: (result: T) => PatientsReport | ReadingsReport,
+  opts: AuditedLoadOptions = {},
+): Promise<T> {
+  const patientIds = new Set<number>();
+  let result: T;
+  try {
+    result = await load(patientIds);
+  } catch (err) {
+    if (!opts.skip) {
+      await recordLoadEvent(db, { ...event, error: describeError(err), patientIds: [...patientIds] }).catch(
+        (recordErr: unknown) => opts.onRecordError?.(recordErr),
+      );
+    }
+    throw err;
+  }
+  if (!opts.skip) await recordLoadEvent(db, { ...event, report: reportOf(result), patientIds: [...patientIds] });
+  return result;
 }

@@ -7,7 +7,7 @@ import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Config, SAMPLE_PATIENTS_FILE, SAMPLE_READINGS_FILE } from '../../config/config.js';
 import { countPatients } from '../patients/patients.repository.js';
-import { type LoadAuditEvent, recordLoadEvent } from './ingest.audit.js';
+import { auditedLoad } from './ingest.audit.js';
 import type { IngestReport } from './ingest.report.js';
 import { describeError, type IngestDeps, loadPatients, loadReadings, newestTimestamp } from './ingest.service.js';
 
@@ -52,25 +52,23 @@ export async function runStartupLoad(
       const newest = await newestTimestamp(createReadStream(readingsFile));
       if (newest !== undefined) shiftMs = shiftToNowMs(newest, deps.now().getTime());
     }
-    const audit = (e: Omit<LoadAuditEvent, 'via'>) => recordLoadEvent(deps.database.db, { via: 'startup', ...e });
-    let patients: Awaited<ReturnType<typeof loadPatients>>;
-    try {
-      patients = await loadPatients(deps, readFileSync(patientsFile, 'utf8'));
-    } catch (err) {
-      await audit({ kind: 'patients', file: patientsFile, error: describeError(err), patientIds: [] }).catch(() => {});
-      throw err;
-    }
-    await audit({ kind: 'patients', file: patientsFile, report: patients.report, patientIds: patients.patientIds });
-    const patientIds = new Set<number>();
-    let readings: Awaited<ReturnType<typeof loadReadings>>;
-    try {
-      readings = await loadReadings(deps, createReadStream(readingsFile), { shiftMs, patientIds });
-    } catch (err) {
-      const error = describeError(err);
-      await audit({ kind: 'readings', file: readingsFile, error, patientIds: [...patientIds] }).catch(() => {});
-      throw err;
-    }
-    await audit({ kind: 'readings', file: readingsFile, report: readings, patientIds: [...patientIds] });
+    const db = deps.database.db;
+    const patients = await auditedLoad(
+      db,
+      { via: 'startup', kind: 'patients', file: patientsFile },
+      async (ids) => {
+        const result = await loadPatients(deps, readFileSync(patientsFile, 'utf8'));
+        for (const id of result.patientIds) ids.add(id);
+        return result;
+      },
+      (result) => result.report,
+    );
+    const readings = await auditedLoad(
+      db,
+      { via: 'startup', kind: 'readings', file: readingsFile },
+      (patientIds) => loadReadings(deps, createReadStream(readingsFile), { shiftMs, patientIds }),
+      (result) => result,
+    );
     const report: IngestReport = {
       dryRun: false,
       patients: patients.report,
