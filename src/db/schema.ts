@@ -106,19 +106,26 @@ export const analytics = pgTable(
   ],
 );
 
-/** One row per analytics job run. */
-export const analyticsRuns = pgTable('analytics_runs', {
-  id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
-  version: integer('version').notNull(),
-  trigger: text('trigger').notNull(),
-  instance: text('instance').notNull(),
-  status: text('status').notNull(),
-  startedAt: tsz('started_at').notNull(),
-  finishedAt: tsz('finished_at'),
-  bucketsTouched: integer('buckets_touched').notNull().default(0),
-  rowsConsumed: integer('rows_consumed').notNull().default(0),
-  error: text('error'),
-});
+/**
+ * One row per analytics job run. The (started_at, id) index serves the newest-first listing
+ * (read backwards) and the "a run since this tick" check of every scheduled tick.
+ */
+export const analyticsRuns = pgTable(
+  'analytics_runs',
+  {
+    id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+    version: integer('version').notNull(),
+    trigger: text('trigger').notNull(),
+    instance: text('instance').notNull(),
+    status: text('status').notNull(),
+    startedAt: tsz('started_at').notNull(),
+    finishedAt: tsz('finished_at'),
+    bucketsTouched: integer('buckets_touched').notNull().default(0),
+    rowsConsumed: integer('rows_consumed').notNull().default(0),
+    error: text('error'),
+  },
+  (t) => [index('analytics_runs_started_idx').on(t.startedAt, t.id)],
+);
 
 /** API keys, stored only as SHA-256 hashes of high-entropy secrets. */
 export const apiKeys = pgTable(

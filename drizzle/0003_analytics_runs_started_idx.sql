@@ -1,0 +1,1 @@
+CREATE INDEX "analytics_runs_started_idx" ON "analytics_runs" USING btree ("started_at","id");
