@@ -89,7 +89,7 @@ const SQL = {
   patientsCount: `select count(*) from "patients"`,
   historyPage: `select "id", "patient_id", "type", "value", "unit", "timestamp" from "biometrics"
     where "biometrics"."patient_id" = $1 order by "biometrics"."timestamp" desc nulls last, "biometrics"."id" desc nulls last limit $2 offset $3`,
-  historyCount: `select count(*) from "biometrics" where "biometrics"."patient_id" = $1`,
+  historyCount: `select coalesce(sum("n"), 0) from "biometrics_counts" where "biometrics_counts"."patient_id" = $1`,
   upsert: `with up as (
       insert into biometrics (patient_id, type, value, unit, timestamp)
       values ($1, $2, $3, $4, $5::timestamptz)
@@ -153,9 +153,10 @@ async function history(query: Query, params: URLSearchParams) {
   const size = intParam(params, 'size', 20);
   const [rows, count] = await Promise.all([
     query(SQL.historyPage, [patientId, size, (page - 1) * size], 'biometrics_history_page_0'),
-    query(SQL.historyCount, [patientId], 'biometrics_history_count_0'),
+    query(SQL.historyCount, [patientId], 'biometrics_history_total_0'),
   ]);
-  return { page, size, total: Number(count[0]?.count ?? 0), items: rows.map(reading) };
+  // The statement's one column is unnamed (as the application sends it): read it by position.
+  return { page, size, total: Number(Object.values(count[0] ?? {})[0] ?? 0), items: rows.map(reading) };
 }
 
 async function upsert(query: Query, text: string) {

@@ -67,6 +67,23 @@ export const biometrics = pgTable(
 );
 
 /**
+ * The exact number of readings per patient and type, kept by statement-level triggers on
+ * `biometrics` (migration 0004, which drizzle-kit cannot express), so a history page's total
+ * costs one index lookup however long the history is.
+ */
+export const biometricsCounts = pgTable(
+  'biometrics_counts',
+  {
+    patientId: integer('patient_id')
+      .notNull()
+      .references(() => patients.id, { onDelete: 'cascade' }),
+    type: text('type').notNull(),
+    n: bigint('n', { mode: 'number' }).notNull(),
+  },
+  (t) => [primaryKey({ name: 'biometrics_counts_pkey', columns: [t.patientId, t.type] })],
+);
+
+/**
  * The change buffer for the incremental (v2) analytics engine: one row per touched
  * bucket, written in the same transaction as the reading change.
  */

@@ -6,7 +6,7 @@
 import { and, count, desc, eq, gte, lt, type SQL, sql } from 'drizzle-orm';
 import { type DbOrTx, queryRows } from '../../db/database.js';
 import { perDatabaseVariant, rawStatement } from '../../db/prepared.js';
-import { biometrics } from '../../db/schema.js';
+import { biometrics, biometricsCounts } from '../../db/schema.js';
 import type { ReadingType } from '../../domain/readings.js';
 
 export interface ReadingRow {
@@ -68,7 +68,21 @@ function buildHistoryStatements(db: DbOrTx, filters: number) {
       .limit(sql.placeholder('limit'))
       .offset(sql.placeholder('offset'))
       .prepare(`biometrics_history_page_${filters}`),
-    count: db.select({ n: count() }).from(biometrics).where(w).prepare(`biometrics_history_count_${filters}`),
+    // Without a time range the total is the triggers' counter: one index lookup, where a
+    // count(*) reads every index entry of the patient's history. A range is counted.
+    count:
+      filters & (HAS_FROM | HAS_TO)
+        ? db.select({ n: count() }).from(biometrics).where(w).prepare(`biometrics_history_count_${filters}`)
+        : db
+            .select({ n: sql<string>`coalesce(sum(${biometricsCounts.n}), 0)` })
+            .from(biometricsCounts)
+            .where(
+              and(
+                eq(biometricsCounts.patientId, sql.placeholder('patientId')),
+                filters & HAS_TYPE ? eq(biometricsCounts.type, sql.placeholder('type')) : undefined,
+              ),
+            )
+            .prepare(`biometrics_history_total_${filters}`),
   };
 }
 
