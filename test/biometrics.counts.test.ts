@@ -1,7 +1,7 @@
 /**
- * The per-patient reading counters behind the history total: kept exact by the triggers of
- * migration 0004 through every door, filled for existing readings by the migration, and
- * safe under concurrent writers.
+ * The per-patient reading count deltas behind the history total: kept exact by the
+ * triggers of migration 0004 through every door, folded by history reads and loads,
+ * filled for existing readings by the migration, and never making writers wait.
  */
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,12 +23,21 @@ afterAll(async () => {
 
 type Counts = Record<string, number>;
 
-/** The counters of some patients, as `patient:type` → n. */
+/** How many delta rows a patient has. */
+async function deltaRows(db: DbOrTx, patientId: number): Promise<number> {
+  const [r] = await queryRows<{ n: number }>(
+    db,
+    sql`select count(*)::int as n from biometrics_counts where patient_id = ${patientId}`,
+  );
+  return Number(r?.n);
+}
+
+/** The counts of some patients (their deltas summed), as `patient:type` → n. */
 async function counters(db: DbOrTx, patientIds: number[]): Promise<Counts> {
   const rows = await queryRows<{ patient_id: number; type: string; n: string }>(
     db,
-    sql`select patient_id, type, n from biometrics_counts
-        where patient_id = any(${sql.param(patientIds)}::int[]) and n <> 0 order by 1, 2`,
+    sql`select patient_id, type, sum(n) as n from biometrics_counts where patient_id = any(${sql.param(patientIds)}::int[])
+        group by 1, 2 having sum(n) <> 0 order by 1, 2`,
   );
   return Object.fromEntries(rows.map((r) => [`${r.patient_id}:${r.type}`, Number(r.n)]));
 }
@@ -158,6 +167,56 @@ describe('reading counters', () => {
     const left = await queryRows(t.database.db, sql`select 1 from biometrics_counts where patient_id = ${p.id}`);
     expect(left).toEqual([]);
   });
+
+  it('are folded by a history read once they pile up, and the total stays exact', async () => {
+    const p = await newPatient();
+    for (let i = 0; i < 40; i++) {
+      const ts = new Date(Date.UTC(2025, 1, 1, i)).toISOString();
+      expect((await upsert(p.id, i % 2 ? 'glucose' : 'weight', ts, 60 + i)).statusCode).toBe(200);
+    }
+    expect(await deltaRows(t.database.db, p.id)).toBe(40);
+    expect(await total(`patient_id=${p.id}&type=glucose`)).toBe(20);
+    // That read found more than 32 deltas and folded them: one row per type is left.
+    expect(await deltaRows(t.database.db, p.id)).toBe(2);
+    expect(await counters(t.database.db, [p.id])).toEqual({ [`${p.id}:glucose`]: 20, [`${p.id}:weight`]: 20 });
+    expect(await total(`patient_id=${p.id}`)).toBe(40);
+    const [first] = await queryRows<{ id: string }>(
+      t.database.db,
+      sql`select id from biometrics where patient_id = ${p.id} and type = 'weight' order by id limit 1`,
+    );
+    const del = await t.call(t.adminKey, { method: 'DELETE', url: `/api/v1/biometrics/${first?.id}` });
+    expect(del.statusCode).toBe(200);
+    expect(await total(`patient_id=${p.id}&type=weight`)).toBe(19);
+    expect(await deltaRows(t.database.db, p.id)).toBe(3);
+  });
+
+  it.runIf(TEST_DB === 'postgres')(
+    'never make a writer wait for another open transaction on the same patient',
+    async () => {
+      const p = await newPatient();
+      const pool = t.database.pool;
+      if (!pool) throw new Error('PostgreSQL test without a pool');
+      const other = await pool.connect();
+      try {
+        // An open transaction that wrote a reading of p, as a loader session does while it
+        // waits for its sibling session before committing.
+        await other.query('begin');
+        await other.query(
+          `insert into biometrics (patient_id, type, value, unit, timestamp)
+         values ($1, 'glucose', 90, 'mg/dL', '2025-06-01T08:00:00Z')`,
+          [p.id],
+        );
+        const started = Date.now();
+        const res = await upsert(p.id, 'glucose', '2025-06-01T09:00:00Z', 95);
+        expect(res.statusCode).toBe(200);
+        expect(Date.now() - started).toBeLessThan(2_000);
+        await other.query('commit');
+      } finally {
+        other.release();
+      }
+      expect(await total(`patient_id=${p.id}`)).toBe(2);
+    },
+  );
 
   it.runIf(TEST_DB === 'postgres')(
     'stay exact under concurrent bulk writers and deletes, without deadlocks',

@@ -238,6 +238,8 @@ describe.skipIf(!hasChromium || TEST_DB !== 'pglite')('dashboard in Chromium', (
     );
     await page.locator('#chart-glucose summary').click();
     const tableRows = page.locator('#chart-glucose details table').first().locator('tbody tr');
+    // The table may be filled after the click returns (seen on a loaded machine): wait for its rows.
+    await tableRows.nth(stored.length - 1).waitFor();
     expect(await tableRows.count()).toBe(stored.length);
     expect(await page.locator('#chart-glucose details table').first().locator('thead').textContent()).toMatch(
       /Time \((EST|EDT)\)/,

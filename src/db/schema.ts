@@ -67,20 +67,24 @@ export const biometrics = pgTable(
 );
 
 /**
- * The exact number of readings per patient and type, kept by statement-level triggers on
- * `biometrics` (migration 0004, which drizzle-kit cannot express), so a history page's total
- * costs one index lookup however long the history is.
+ * Reading counts per patient and type, as deltas: the triggers of migration 0004 (which
+ * drizzle-kit cannot express) append one row per statement and (patient, type), and a
+ * patient's rows are folded into one per type when they pile up. The sum of a patient's
+ * rows is the exact number of its readings; appending takes no lock, so writers never wait
+ * for each other here.
  */
 export const biometricsCounts = pgTable(
   'biometrics_counts',
   {
+    id: bigint('id', { mode: 'number' }).generatedByDefaultAsIdentity().notNull(),
     patientId: integer('patient_id')
       .notNull()
       .references(() => patients.id, { onDelete: 'cascade' }),
     type: text('type').notNull(),
     n: bigint('n', { mode: 'number' }).notNull(),
   },
-  (t) => [primaryKey({ name: 'biometrics_counts_pkey', columns: [t.patientId, t.type] })],
+  // One index: a patient's rows are few (folded past a threshold), a type filter reads them all.
+  (t) => [primaryKey({ name: 'biometrics_counts_pkey', columns: [t.patientId, t.id] })],
 );
 
 /**

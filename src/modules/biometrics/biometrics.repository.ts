@@ -68,20 +68,26 @@ function buildHistoryStatements(db: DbOrTx, filters: number) {
       .limit(sql.placeholder('limit'))
       .offset(sql.placeholder('offset'))
       .prepare(`biometrics_history_page_${filters}`),
-    // Without a time range the total is the triggers' counter: one index lookup, where a
-    // count(*) reads every index entry of the patient's history. A range is counted.
+    // Without a time range the total is the sum of the patient's count deltas (a few rows,
+    // see foldReadingCounts), where a count(*) reads every index entry of the patient's
+    // history. A range is counted. `deltas` tells the caller when to fold.
     count:
       filters & (HAS_FROM | HAS_TO)
-        ? db.select({ n: count() }).from(biometrics).where(w).prepare(`biometrics_history_count_${filters}`)
+        ? db
+            .select({ n: count(), deltas: sql<number>`0` })
+            .from(biometrics)
+            .where(w)
+            .prepare(`biometrics_history_count_${filters}`)
         : db
-            .select({ n: sql<string>`coalesce(sum(${biometricsCounts.n}), 0)` })
+            .select({
+              n:
+                filters & HAS_TYPE
+                  ? sql<string>`coalesce(sum(${biometricsCounts.n}) filter (where ${biometricsCounts.type} = ${sql.placeholder('type')}), 0)`
+                  : sql<string>`coalesce(sum(${biometricsCounts.n}), 0)`,
+              deltas: count(),
+            })
             .from(biometricsCounts)
-            .where(
-              and(
-                eq(biometricsCounts.patientId, sql.placeholder('patientId')),
-                filters & HAS_TYPE ? eq(biometricsCounts.type, sql.placeholder('type')) : undefined,
-              ),
-            )
+            .where(eq(biometricsCounts.patientId, sql.placeholder('patientId')))
             .prepare(`biometrics_history_total_${filters}`),
   };
 }
@@ -94,7 +100,7 @@ export async function history(
   f: HistoryFilter,
   limit: number,
   offset: number,
-): Promise<{ rows: ReadingRow[]; total: number }> {
+): Promise<{ rows: ReadingRow[]; total: number; countDeltas: number }> {
   const filters = (f.type ? HAS_TYPE : 0) | (f.from ? HAS_FROM : 0) | (f.to ? HAS_TO : 0);
   const s = historyStatements(db, filters);
   // Placeholders bind as they are: instants go as UTC ISO text, as the column encoder would send them.
@@ -107,7 +113,25 @@ export async function history(
     offset,
   };
   const [rows, totals] = await Promise.all([s.page.execute(values), s.count.execute(values)]);
-  return { rows: rows as ReadingRow[], total: Number(totals[0]?.n ?? 0) };
+  return { rows: rows as ReadingRow[], total: Number(totals[0]?.n ?? 0), countDeltas: Number(totals[0]?.deltas ?? 0) };
+}
+
+/**
+ * Folds the count deltas of some patients into one row per type. Safe alongside writers
+ * (their new deltas are not in the deleted set) and alongside another fold (the second one
+ * finds the rows already deleted and adds nothing); readers see the rows before or after.
+ */
+export async function foldReadingCounts(db: DbOrTx, patientIds: readonly number[]): Promise<void> {
+  if (patientIds.length === 0) return;
+  await queryRows(
+    db,
+    sql`with gone as (
+      delete from biometrics_counts where patient_id = any(${sql.param(patientIds)}::int[])
+      returning patient_id, type, n
+    )
+    insert into biometrics_counts (patient_id, type, n)
+    select patient_id, type, sum(n) from gone group by patient_id, type having sum(n) <> 0`,
+  );
 }
 
 function toRow(r: Record<string, unknown>): ReadingRow {

@@ -9,6 +9,8 @@ import type { HistoryQueryT, ReadingDto, UpsertReadingInput } from './biometrics
 
 export interface BiometricDeps {
   db: Db;
+  /** Where a failed count fold is reported (pino's signature). */
+  log?: { warn(obj: object, msg: string): void };
 }
 
 export type PatientScope = number[] | null;
@@ -41,6 +43,21 @@ function toDate(field: string, text: string | undefined): Date | undefined {
 }
 
 /**
+ * Count deltas a patient may collect before a history read folds them: the total then
+ * costs at most this many rows, and each delta is folded once.
+ */
+const FOLD_COUNTS_AFTER = 32;
+
+/** Folds a patient's count deltas; a failure (the patient erased meanwhile) only costs a later read. */
+async function foldCounts(deps: BiometricDeps, patientId: number): Promise<void> {
+  try {
+    await repo.foldReadingCounts(deps.db, [patientId]);
+  } catch (err) {
+    deps.log?.warn({ err, patientId }, 'could not fold reading counts');
+  }
+}
+
+/**
  * One page of a patient's readings, newest first (ties broken by id). An unknown patient
  * is a 404, the same answer a key scoped to other patients gets.
  */
@@ -52,12 +69,13 @@ export async function readingHistory(
   if (!inScope(scope, q.patient_id)) throw new NotFoundError('Patient');
   const from = toDate('query.from', q.from);
   const to = toDate('query.to', q.to);
-  const { rows, total } = await repo.history(
+  const { rows, total, countDeltas } = await repo.history(
     deps.db,
     { patientId: q.patient_id, type: q.type, from, to },
     q.size,
     (q.page - 1) * q.size,
   );
+  if (countDeltas > FOLD_COUNTS_AFTER) await foldCounts(deps, q.patient_id);
   // Only an empty result needs the extra lookup to tell "no readings" from "no patient".
   if (total === 0 && !(await patientExists(deps.db, q.patient_id))) throw new NotFoundError('Patient');
   return { page: q.page, size: q.size, total, items: rows.map(toReadingDto) };

@@ -209,7 +209,9 @@ export async function mergeReadings(db: DbOrTx, b: ReadingBatch, opts: MergeOpti
       )`
     : sql`, up as (
         insert into biometrics (patient_id, type, value, unit, timestamp)
-        select patient_id, type, value, unit, ts from fresh
+        -- In key order: concurrent statements whose readings overlap then wait for each
+        -- other in the same order instead of deadlocking.
+        select patient_id, type, value, unit, ts from fresh order by patient_id, type, ts
         on conflict (patient_id, type, timestamp) do update
           set value = excluded.value, unit = excluded.unit, updated_at = now()
           where biometrics.value is distinct from excluded.value or biometrics.unit is distinct from excluded.unit

@@ -15,6 +15,7 @@ import { type Parser, parse } from 'csv-parse';
 import type { Database, Db } from '../../db/database.js';
 import { withSessions } from '../../db/session.js';
 import type { ReadingType } from '../../domain/readings.js';
+import { foldReadingCounts } from '../biometrics/biometrics.repository.js';
 import {
   type AcceptedRow,
   type ColumnMap,
@@ -683,6 +684,9 @@ export async function loadReadings(
         await inFlight;
       }
       if (failure) throw failure.err;
+      // Each batch appended count deltas for its patients: fold them once, here, rather
+      // than leave them to the patients' first history reads.
+      if (!ctx.dryRun) await foldReadingCounts(db, resolver.existingIds());
       return report;
     } finally {
       if (opts.patientIds) for (const id of resolver.existingIds()) opts.patientIds.add(id);
