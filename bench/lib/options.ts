@@ -50,7 +50,7 @@ export interface Sizes {
 
 export const USAGE = `usage: npm run bench -- [options]
 
-  --quick              smoke mode: small data, short runs, under a minute (numbers not judged)
+  --quick              smoke mode: small data, short runs (numbers not judged; errors still fail)
   --only LIST          comma-separated scenarios or groups: http, http.patients, http.history,
                        http.upsert, http.bulk, load, analytics, scaling
   --db KIND            postgres | pglite | both (default: both when DATABASE_URL is set, else pglite)
