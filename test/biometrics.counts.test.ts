@@ -6,7 +6,7 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Database, type DbOrTx, openDatabase, queryRows } from '../src/db/database.js';
 import { MIGRATIONS_FOLDER } from '../src/db/migrate.js';
@@ -32,24 +32,28 @@ async function deltaRows(db: DbOrTx, patientId: number): Promise<number> {
   return Number(r?.n);
 }
 
+/** Rows of `(patient_id, type, n)` as `patient:type` → n. */
+async function countsBy(db: DbOrTx, query: SQL): Promise<Counts> {
+  const rows = await queryRows<{ patient_id: number; type: string; n: string }>(db, query);
+  return Object.fromEntries(rows.map((r) => [`${r.patient_id}:${r.type}`, Number(r.n)]));
+}
+
 /** The counts of some patients (their deltas summed), as `patient:type` → n. */
-async function counters(db: DbOrTx, patientIds: number[]): Promise<Counts> {
-  const rows = await queryRows<{ patient_id: number; type: string; n: string }>(
+function counters(db: DbOrTx, patientIds: number[]): Promise<Counts> {
+  return countsBy(
     db,
     sql`select patient_id, type, sum(n) as n from biometrics_counts where patient_id = any(${sql.param(patientIds)}::int[])
         group by 1, 2 having sum(n) <> 0 order by 1, 2`,
   );
-  return Object.fromEntries(rows.map((r) => [`${r.patient_id}:${r.type}`, Number(r.n)]));
 }
 
 /** The same numbers counted from the readings themselves. */
-async function counted(db: DbOrTx, patientIds: number[]): Promise<Counts> {
-  const rows = await queryRows<{ patient_id: number; type: string; n: string }>(
+function counted(db: DbOrTx, patientIds: number[]): Promise<Counts> {
+  return countsBy(
     db,
     sql`select patient_id, type, count(*) as n from biometrics
         where patient_id = any(${sql.param(patientIds)}::int[]) group by 1, 2 order by 1, 2`,
   );
-  return Object.fromEntries(rows.map((r) => [`${r.patient_id}:${r.type}`, Number(r.n)]));
 }
 
 async function newPatient(): Promise<{ id: number; email: string }> {

@@ -145,11 +145,7 @@ function toRow(r: Record<string, unknown>): ReadingRow {
   };
 }
 
-/**
- * Inserts or updates one reading and records the bucket in the change buffer when the
- * stored value changed. Returns the stored row and whether it changed.
- */
-/** Inserts or updates one reading; see {@link upsertReading}. */
+/** The statement of {@link upsertReading}, compiled once. */
 const upsertStatement = rawStatement<{
   patientId: number;
   type: ReadingType;
