@@ -61,7 +61,7 @@ async function main(): Promise<number> {
   let failed = false;
   try {
     if (options.build && buildIsStale()) {
-      ctx.log('building (npm run build)');
+      ctx.log('building (npm run build -- --noCheck)');
       await runBuild(path.join(ctx.dir('logs'), 'build.log'));
     }
     // Fixtures are released as soon as no later scenario needs them.

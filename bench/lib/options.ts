@@ -150,7 +150,8 @@ export function sizesFor(o: Pick<BenchOptions, 'quick' | 'scale'>): Sizes {
       analyticsPatients: s(100, 4),
       analyticsChanges: s(1_000, 10),
       scalingHistories: [s(100, 8), s(1_000, 8), s(10_000, 8)],
-      warmupSeconds: 1,
+      // A smoke run's numbers are not judged, so nothing needs warming up.
+      warmupSeconds: 0,
       warmupRequests: 0,
       warmupCapSeconds: 1,
     };
