@@ -64,7 +64,11 @@ describe('bench options', () => {
     expect(full.scalingHistories).toEqual([1_000, 10_000, 100_000]);
     expect(tenth.loadRows.postgres).toBe(100_000);
     expect(tenth.analyticsReadings).toBe(1_000_000);
-    expect(sizesFor({ quick: true, scale: 1 }).loadRows.postgres).toBe(20_000);
+    expect(full.warmupSeconds).toBe(2);
+    const quick = sizesFor({ quick: true, scale: 1 });
+    expect(quick.loadRows.postgres).toBe(20_000);
+    // A smoke run is not judged: no warm-up.
+    expect(quick.warmupSeconds).toBe(0);
   });
 });
 
