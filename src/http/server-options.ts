@@ -161,8 +161,13 @@ export function buildServerOptions(
 ): FastifyServerOptions & { https?: { cert: Buffer; key: Buffer } } {
   const loggerOptions = buildLoggerOptions(config);
   if (extras.logStream) delete loggerOptions.transport;
+  // JSON lines go to process.stdout, which Node writes synchronously on Linux (files, pipes,
+  // terminals). pino's default destination writes from a worker thread, and a line logged
+  // while the process exits (the "process exit" line, the watchdog's last error before
+  // process.exit) could be lost.
+  const stream = extras.logStream ?? (loggerOptions.transport ? undefined : process.stdout);
   const opts: FastifyServerOptions & { https?: { cert: Buffer; key: Buffer } } = {
-    logger: extras.logStream ? { ...loggerOptions, stream: extras.logStream } : loggerOptions,
+    logger: stream ? { ...loggerOptions, stream } : loggerOptions,
     requestIdHeader: false,
     genReqId(req) {
       const incoming = req.headers['x-request-id'];
