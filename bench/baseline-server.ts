@@ -107,12 +107,17 @@ const SQL = {
     where patient_id = $1 and type = $2 and timestamp = $5::timestamptz
       and not exists (select 1 from up)`,
   patientIdsByEmail: `select id, email from patients where email = any($1::text[])`,
-  bulkUpsert: `with input as (
-      select * from unnest($1::int[], $2::text[], $3::float8[], $4::text[], $5::timestamptz[])
-        as t(patient_id, type, value, unit, timestamp)
-    ), up as (
+  // The application's bulk statement (one outcome per reading): columns as comma-joined
+  // text, the upsert in key order, then the counts and one row per written reading.
+  bulkUpsert: `with src as (
+      select t.patient_id, t.type, t.value, t.unit, to_timestamp(t.ms / 1000) as ts, t.line
+      from unnest(string_to_array($1, ',')::int[], string_to_array($2, ','),
+                  string_to_array($3, ',')::float8[], string_to_array($4, ','),
+                  string_to_array($5, ',')::float8[], string_to_array($6, ',')::int[])
+        as t(patient_id, type, value, unit, ms, line)
+    ), fresh as (select * from src), up as (
       insert into biometrics (patient_id, type, value, unit, timestamp)
-      select patient_id, type, value, unit, timestamp from input
+      select patient_id, type, value, unit, ts from fresh order by patient_id, type, ts
       on conflict (patient_id, type, timestamp) do update
         set value = excluded.value, unit = excluded.unit, updated_at = now()
         where biometrics.value is distinct from excluded.value or biometrics.unit is distinct from excluded.unit
@@ -120,8 +125,14 @@ const SQL = {
     ), buf as (
       insert into biometrics_hourly (patient_id, type, bucket_start)
       select distinct patient_id, type, date_trunc('hour', timestamp, 'UTC') from up
+      returning 1
     )
-    select count(*) filter (where inserted) as inserted, count(*) filter (where not inserted) as updated from up`,
+    select 0 as kind, (select count(*) from up where inserted)::int as p, null::text as t,
+           (select count(*) from up where not inserted)::float8 as ms, (select count(*) from buf)::int as a,
+           0::float8 as v
+    union all
+    select 2, patient_id, type, (extract(epoch from timestamp) * 1000)::float8, case when inserted then 1 else 0 end, 0
+    from up`,
 };
 
 async function patients(query: Query, params: URLSearchParams) {
@@ -169,15 +180,16 @@ async function upsert(query: Query, text: string) {
 }
 
 /** The reference CSV (patient_email,timestamp,glucose_mg_dL,bp_systolic,bp_diastolic,weight_kg). */
+/** As the application answers a CSV bulk request: a summary and one outcome per reading. */
 async function bulkCsv(query: Query, text: string) {
   const lines = text.split('\n');
   const emails = new Set<string>();
-  const cells: string[][] = [];
+  const cells: { line: number; c: string[] }[] = [];
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i];
     if (!line) continue;
     const c = line.split(',');
-    cells.push(c);
+    cells.push({ line: i + 1, c });
     emails.add(c[0] as string);
   }
   const ids = new Map<string, number>();
@@ -186,11 +198,12 @@ async function bulkCsv(query: Query, text: string) {
   const type: string[] = [];
   const value: number[] = [];
   const unit: string[] = [];
-  const ts: string[] = [];
-  for (const c of cells) {
+  const ms: number[] = [];
+  const line: number[] = [];
+  for (const { line: n, c } of cells) {
     const id = ids.get(c[0] as string);
     if (id === undefined) continue;
-    const at = `${c[1]}Z`;
+    const at = Date.parse(`${c[1]}Z`);
     for (let k = 0; k < 4; k++) {
       const v = c[2 + k];
       if (!v) continue;
@@ -199,11 +212,38 @@ async function bulkCsv(query: Query, text: string) {
       type.push(t);
       value.push(Number(v));
       unit.push(UNITS[t] as string);
-      ts.push(at);
+      ms.push(at);
+      line.push(n);
     }
   }
-  const [r] = await query(SQL.bulkUpsert, [pid, type, value, unit, ts]);
-  return { rows: cells.length, inserted: Number(r?.inserted ?? 0), updated: Number(r?.updated ?? 0) };
+  const rows = await query(
+    SQL.bulkUpsert,
+    [pid, type, value, unit, ms, line].map((col) => col.join(',')),
+  );
+  const written = new Map<string, boolean>();
+  let inserted = 0;
+  let updated = 0;
+  for (const r of rows) {
+    if (Number(r.kind) === 0) {
+      inserted = Number(r.p);
+      updated = Number(r.ms);
+    } else written.set(`${r.p}|${r.t}|${r.ms}`, Number(r.a) === 1);
+  }
+  const results = pid.map((p, i) => {
+    const w = written.get(`${p}|${type[i]}|${ms[i]}`);
+    return { status: w === undefined ? 'unchanged' : w ? 'inserted' : 'updated', line: line[i], column: type[i] };
+  });
+  return {
+    summary: {
+      received: cells.length,
+      inserted,
+      updated,
+      unchanged: pid.length - inserted - updated,
+      duplicate: 0,
+      rejected: 0,
+    },
+    results,
+  };
 }
 
 async function main(): Promise<void> {
