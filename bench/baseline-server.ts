@@ -179,8 +179,11 @@ async function upsert(query: Query, text: string) {
   return reading(first);
 }
 
-/** The reference CSV (patient_email,timestamp,glucose_mg_dL,bp_systolic,bp_diastolic,weight_kg). */
-/** As the application answers a CSV bulk request: a summary and one outcome per reading. */
+/**
+ * A CSV bulk request in the reference format (patient_email,timestamp,glucose_mg_dL,
+ * bp_systolic,bp_diastolic,weight_kg), answered as the application answers it: a summary
+ * and one outcome per reading.
+ */
 async function bulkCsv(query: Query, text: string) {
   const lines = text.split('\n');
   const emails = new Set<string>();
