@@ -25,7 +25,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const config = loadConfig(process.env, { isTty: Boolean(process.stdout.isTTY) });
   const server = await startServer(config);
   // The last line of a run: under `npm start` the exit status is npm's, not the server's.
-  process.once('exit', (exitCode) => server.log.info({ exitCode }, 'process exit'));
+  // Prepended, so it runs before pino's own exit handler flushes a pretty-printing transport.
+  process.prependOnceListener('exit', (exitCode) => server.log.info({ exitCode }, 'process exit'));
   const signal = await shutdownSignal(server);
 
   server.log.info({ signal }, 'shutting down');
