@@ -28,6 +28,26 @@ describe('jobs handle', () => {
     expect(names.length).toBeGreaterThanOrEqual(1);
   });
 
+  it.runIf(TEST_DB === 'postgres')('keeps its connection between runs; idle request connections close', async () => {
+    const quick = await createTestDatabase({ idleTimeoutMs: 100 });
+    try {
+      const pid = async (db: Database['db']) =>
+        Number((await queryRows(db, sql`select pg_backend_pid() as pid`))[0]?.pid);
+      const jobBackend = await pid(quick.jobsDb);
+      const requestBackend = await pid(quick.db);
+      await new Promise((r) => setTimeout(r, 600));
+      // The same backend serves the next job: no new connection, no cold backend.
+      expect(await pid(quick.jobsDb)).toBe(jobBackend);
+      const alive = await queryRows(
+        quick.jobsDb,
+        sql`select pid from pg_stat_activity where pid in (${jobBackend}, ${requestBackend}) order by pid`,
+      );
+      expect(alive).toEqual([{ pid: jobBackend }]);
+    } finally {
+      await quick.close();
+    }
+  });
+
   it.runIf(TEST_DB === 'pglite')('is the embedded database itself', () => {
     expect(database.jobsDb).toBe(database.db);
   });

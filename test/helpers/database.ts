@@ -39,7 +39,7 @@ export async function createPgTestDatabase(
 
 /** Opens a fresh migrated database for this test file. */
 export async function createTestDatabase(
-  opts: { poolMax?: number; statementTimeoutMs?: number } = {},
+  opts: { poolMax?: number; statementTimeoutMs?: number; idleTimeoutMs?: number } = {},
 ): Promise<Database> {
   if (TEST_DB === 'postgres') {
     const created = await createPgTestDatabase();
@@ -47,6 +47,7 @@ export async function createTestDatabase(
       databaseUrl: created.url,
       poolMax: opts.poolMax ?? 10,
       statementTimeoutMs: opts.statementTimeoutMs,
+      idleTimeoutMs: opts.idleTimeoutMs,
     });
     const close = database.close.bind(database);
     database.close = async () => {
