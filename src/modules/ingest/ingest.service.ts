@@ -29,6 +29,7 @@ import {
   toCsvLine,
 } from './ingest.csv.js';
 import type { PatientRecord } from './ingest.patients.js';
+import { ReadingPositions } from './ingest.positions.js';
 import {
   countReason,
   emptyPatientsReport,
@@ -320,14 +321,13 @@ async function mergeOnLanes(
 async function mergeCandidates(ctx: MergeContext, cands: readonly Candidate[]): Promise<MergeOutcome> {
   const status = new Uint8Array(cands.length);
   const conflictLine = new Map<number, number>();
-  const first = new Map<string, number>();
+  const first = new ReadingPositions();
   const lanes = ctx.lanes ?? [ctx.db];
   const batches = lanes.map(emptyBatch);
   const position: number[] = [];
   for (let i = 0; i < cands.length; i++) {
     const c = cands[i] as Candidate;
-    const key = `${c.patientId}|${c.type}|${c.tsMs}`;
-    const j = first.get(key);
+    const j = first.addFirst(c.patientId, c.type, c.tsMs, i);
     if (j !== undefined) {
       const f = cands[j] as Candidate;
       if (f.value === c.value) status[i] = S_DUPLICATE;
@@ -337,7 +337,6 @@ async function mergeCandidates(ctx: MergeContext, cands: readonly Candidate[]): 
       }
       continue;
     }
-    first.set(key, i);
     position.push(i);
     // Dry-run patients have negative provisional ids.
     const batch = batches[Math.abs(c.patientId) % lanes.length] as repo.ReadingBatch;
@@ -359,7 +358,7 @@ async function mergeCandidates(ctx: MergeContext, cands: readonly Candidate[]): 
     merged.changed.push(...r.changed);
   }
   for (const i of position) status[i] = ctx.perItem ? S_UNCHANGED : S_MERGED;
-  const at = (k: repo.ReadingKey) => first.get(`${k.patientId}|${k.type}|${k.tsMs}`) as number;
+  const at = (k: repo.ReadingKey) => first.get(k.patientId, k.type, k.tsMs) as number;
   for (const p of merged.priors) {
     const i = at(p.key);
     if (p.firstValue === (cands[i] as Candidate).value) status[i] = S_DUPLICATE;
