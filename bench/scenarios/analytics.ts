@@ -91,6 +91,7 @@ async function lastRunId(sql: Sql): Promise<number> {
 }
 
 const jobOrWall = (t: JobTime) => t.jobMs ?? t.wallMs;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? Number.NaN;
 
 /** Rounds of v2 runs in a full run (each way); quick mode runs one. */
 const V2_ROUNDS = 3;
@@ -113,7 +114,6 @@ async function serverRun(url: string, key: string): Promise<number> {
   }
   return Date.parse(body.finished_at) - Date.parse(body.started_at);
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? Number.NaN;
 
 /** Changes `n` random readings in one statement, with their buckets in the change buffer. */
 async function randomChanges(sql: Sql, n: number): Promise<number> {
