@@ -223,17 +223,28 @@ async function bulkCsv(query: Query, text: string) {
     SQL.bulkUpsert,
     [pid, type, value, unit, ms, line].map((col) => col.join(',')),
   );
-  const written = new Map<string, boolean>();
+  // Written readings by patient, then by time * 4 + type index: the application's lookup,
+  // with no string built per reading.
+  const written = new Map<number, Map<number, boolean>>();
+  const key = (t: string, at: number) => at * 4 + CSV_TYPES.indexOf(t as (typeof CSV_TYPES)[number]);
   let inserted = 0;
   let updated = 0;
   for (const r of rows) {
     if (Number(r.kind) === 0) {
       inserted = Number(r.p);
       updated = Number(r.ms);
-    } else written.set(`${r.p}|${r.t}|${r.ms}`, Number(r.a) === 1);
+      continue;
+    }
+    const p = Number(r.p);
+    let byTime = written.get(p);
+    if (!byTime) {
+      byTime = new Map();
+      written.set(p, byTime);
+    }
+    byTime.set(key(String(r.t), Number(r.ms)), Number(r.a) === 1);
   }
   const results = pid.map((p, i) => {
-    const w = written.get(`${p}|${type[i]}|${ms[i]}`);
+    const w = written.get(p)?.get(key(type[i] as string, ms[i] as number));
     return { status: w === undefined ? 'unchanged' : w ? 'inserted' : 'updated', line: line[i], column: type[i] };
   });
   return {
