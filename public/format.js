@@ -150,4 +150,6 @@ export const BP_CATEGORY = {
   stage_1: { label: 'Stage 1', tone: 'warn' },
   stage_2: { label: 'Stage 2', tone: 'danger' },
   crisis: { label: 'Crisis', tone: 'danger' },
+  // Diastolic at or above systolic: no category applies; most often swapped fields.
+  implausible: { label: 'Implausible (check device)', tone: 'warn' },
 };

@@ -13,6 +13,22 @@ export const MAX_TIMESTAMP_MS = Date.UTC(2200, 0, 1);
 const HOUR_MS = 3_600_000;
 
 /**
+ * How far after the server's clock a reading's timestamp may be. A device that sends local
+ * time without an offset (read as UTC) can look up to 14 hours ahead (UTC+14), so a day
+ * keeps those; a clock wrong by days or years is rejected rather than stored, where the
+ * summary would otherwise have to choose between hiding it and showing it as latest.
+ */
+export const FUTURE_TOLERANCE_MS = 24 * HOUR_MS;
+
+/** Why a timestamp beyond {@link latestAcceptedMs} is rejected, for API and report messages. */
+export const TOO_FAR_AHEAD = "must not be more than 24 hours after the server's clock (no offset means UTC)";
+
+/** The latest reading timestamp (epoch ms, inclusive) accepted when the server's clock reads `nowMs`. */
+export function latestAcceptedMs(nowMs: number): number {
+  return nowMs + FUTURE_TOLERANCE_MS;
+}
+
+/**
  * Epoch milliseconds of a UTC calendar time. `Date.UTC` maps years 0-99 to 1900-1999;
  * setUTCFullYear does not, so "0050-01-01" stays in year 50 (and is then out of range).
  */

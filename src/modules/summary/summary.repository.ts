@@ -2,12 +2,12 @@
  * The per-patient summary in one statement: a page (or all) of the matching patients,
  * each joined laterally to its latest reading of every type, its latest blood-pressure
  * pair (index probes on (patient_id, type, timestamp)), and its glucose counts over the
- * time-in-range window from one grouped pass; all as of `window.to` (readings stamped in
- * the future are not "latest").
+ * time-in-range window from one grouped pass; all as of `window.to` (the latest timestamp
+ * a reading may be stored with, so every stored reading can be "latest").
  */
 import { type SQL, sql } from 'drizzle-orm';
 import { type DbOrTx, queryRows } from '../../db/database.js';
-import { GLUCOSE_TARGET_HIGH, GLUCOSE_TARGET_LOW } from '../../domain/clinical.js';
+import { GLUCOSE_BOUNDS } from '../../domain/clinical.js';
 
 export interface SummaryFilter {
   /** Key scope; null means all patients. */
@@ -109,9 +109,10 @@ export async function summaryRows(
       -- One grouped pass: the planner picks index range scans for a page of patients and
       -- a single scan with a hash join when scoring a whole panel.
       select b.patient_id, count(*)::int8 as readings,
-        count(*) filter (where b.value >= ${GLUCOSE_TARGET_LOW} and b.value <= ${GLUCOSE_TARGET_HIGH})::int8 as in_range,
-        count(*) filter (where b.value < ${GLUCOSE_TARGET_LOW})::int8 as below,
-        count(*) filter (where b.value > ${GLUCOSE_TARGET_HIGH})::int8 as above
+        -- The bounds of glucoseStatus (src/domain/clinical.ts), so the counts match the statuses.
+        count(*) filter (where b.value >= ${GLUCOSE_BOUNDS.inRangeFrom} and b.value < ${GLUCOSE_BOUNDS.aboveFrom})::int8 as in_range,
+        count(*) filter (where b.value < ${GLUCOSE_BOUNDS.inRangeFrom})::int8 as below,
+        count(*) filter (where b.value >= ${GLUCOSE_BOUNDS.aboveFrom})::int8 as above
       from biometrics b
       where b.patient_id in (select id from p) and b.type = 'glucose'
         and b.timestamp >= ${from}::timestamptz and b.timestamp < ${to}::timestamptz

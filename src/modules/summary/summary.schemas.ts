@@ -1,6 +1,6 @@
 /** Schemas for the per-patient clinical summary (/api/v1/patients/summary, /patients/{id}/summary). */
 import { type Static, type TSchema, Type } from 'typebox';
-import { BP_CATEGORIES, GLUCOSE_STATUSES } from '../../domain/clinical.js';
+import { BP_CATEGORIES, BP_IMPLAUSIBLE, GLUCOSE_STATUSES } from '../../domain/clinical.js';
 import { errorResponses, IdParams, PageQuery } from '../../http/common.schemas.js';
 
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
@@ -17,10 +17,11 @@ const BpCategorySchema = Type.Union([
   Type.Literal('stage_1'),
   Type.Literal('stage_2'),
   Type.Literal('crisis'),
+  Type.Literal('implausible'),
 ]);
 // Keep the schemas and the domain lists in step.
 GLUCOSE_STATUSES satisfies readonly Static<typeof GlucoseStatusSchema>[];
-BP_CATEGORIES satisfies readonly Static<typeof BpCategorySchema>[];
+[...BP_CATEGORIES, BP_IMPLAUSIBLE] satisfies Static<typeof BpCategorySchema>[];
 
 const latestFields = {
   id: Type.Integer(),
@@ -57,7 +58,11 @@ export const PatientSummarySchema = Type.Object(
           timestamp: Type.String({ format: 'date-time' }),
           category: BpCategorySchema,
         },
-        { description: 'The latest systolic/diastolic pair taken at the same instant, ACC/AHA 2017 category' },
+        {
+          description:
+            'The latest systolic/diastolic pair taken at the same instant and its ACC/AHA 2017 category; ' +
+            '"implausible" (no category) when diastolic is at or above systolic',
+        },
       ),
     ),
     time_in_range: Type.Object(
@@ -72,7 +77,11 @@ export const PatientSummarySchema = Type.Object(
         below_pct: Nullable(Type.Number()),
         above_pct: Nullable(Type.Number()),
       },
-      { description: 'Glucose readings of the last 14 days within 70–180 mg/dL, below and above; percentages to 0.1' },
+      {
+        description:
+          'Glucose readings of the last 14 days (up to `to`, the server clock plus the 24 hours a timestamp may ' +
+          'run ahead) within 70–180 mg/dL as rounded to whole mg/dL, below and above; percentages to 0.1',
+      },
     ),
     attention: Type.Object(
       {

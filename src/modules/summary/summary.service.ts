@@ -3,8 +3,16 @@
  * needs attention first) and one patient's summary.
  */
 import type { Db } from '../../db/database.js';
-import { attention, bpCategory, glucoseStatus, percent, TIME_IN_RANGE_DAYS } from '../../domain/clinical.js';
+import {
+  attention,
+  BP_IMPLAUSIBLE,
+  bpCategory,
+  glucoseStatus,
+  percent,
+  TIME_IN_RANGE_DAYS,
+} from '../../domain/clinical.js';
 import { NotFoundError, ValidationError } from '../../domain/errors.js';
+import { latestAcceptedMs } from '../../domain/timestamps.js';
 import * as repo from './summary.repository.js';
 import {
   ATTENTION_SORT_LIMIT,
@@ -20,9 +28,18 @@ export interface SummaryDeps {
 
 const DAY_MS = 86_400_000;
 
+/**
+ * The last 14 days, up to the latest timestamp a reading may be stored with (now plus
+ * FUTURE_TOLERANCE_MS): a reading stamped a few hours ahead (local time sent without an
+ * offset) is the patient's latest and counts in time in range, instead of being hidden
+ * until the clock catches up.
+ */
 function tirWindow(now: Date): { from: Date; to: Date } {
-  // `to` is exclusive: one millisecond past now includes a reading stamped exactly now.
-  return { from: new Date(now.getTime() - TIME_IN_RANGE_DAYS * DAY_MS), to: new Date(now.getTime() + 1) };
+  // `to` is exclusive: one millisecond past the latest accepted timestamp includes it.
+  return {
+    from: new Date(now.getTime() - TIME_IN_RANGE_DAYS * DAY_MS),
+    to: new Date(latestAcceptedMs(now.getTime()) + 1),
+  };
 }
 
 function latestDto(l: repo.LatestRow) {
@@ -33,7 +50,12 @@ function latestDto(l: repo.LatestRow) {
 export function toSummaryDto(row: repo.SummaryRow, window: { from: Date; to: Date }): PatientSummaryDto {
   const g = row.latest.glucose;
   const r = row.range;
-  const att = attention({ latestGlucose: g?.value ?? null, bp: row.bp, range: r });
+  const att = attention({
+    latestGlucose: g && { value: g.value, timestamp: g.timestamp },
+    bp: row.bp,
+    range: r,
+    since: window.from,
+  });
   return {
     patient: { id: row.id, name: row.name, dob: row.dob, gender: row.gender, email: row.email },
     latest: {
@@ -46,7 +68,7 @@ export function toSummaryDto(row: repo.SummaryRow, window: { from: Date; to: Dat
       systolic: row.bp.systolic,
       diastolic: row.bp.diastolic,
       timestamp: row.bp.timestamp.toISOString(),
-      category: bpCategory(row.bp.systolic, row.bp.diastolic),
+      category: bpCategory(row.bp.systolic, row.bp.diastolic) ?? BP_IMPLAUSIBLE,
     },
     time_in_range: {
       from: window.from.toISOString(),
