@@ -182,6 +182,20 @@ describe('parseRow: whole-row rejections', () => {
     const far = parseRow(ref(), good, 2, 200 * 365 * 86_400_000);
     expect(far).toMatchObject({ ok: false, reason: 'bad_timestamp' });
   });
+
+  it('rejects a timestamp after the latest accepted instant, checked after the shift', () => {
+    const tsMs = Date.UTC(2025, 4, 24, 8);
+    expect(parseRow(ref(), good, 2, 0, tsMs)).toMatchObject({ ok: true, tsMs });
+    expect(parseRow(ref(), good, 2, 0, tsMs - 1)).toEqual({
+      ok: false,
+      line: 2,
+      reason: 'bad_timestamp',
+      column: 'timestamp',
+      detail: "timestamp must not be more than 24 hours after the server's clock (no offset means UTC)",
+    });
+    expect(parseRow(ref(), good, 2, 3_600_000, tsMs)).toMatchObject({ ok: false, reason: 'bad_timestamp' });
+    expect(parseRow(ref(), good, 2, -3_600_000, tsMs - 3_600_000)).toMatchObject({ ok: true });
+  });
 });
 
 describe('parseRow: cells', () => {

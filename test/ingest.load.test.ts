@@ -10,7 +10,7 @@ import { type Database, queryRows } from '../src/db/database.js';
 import { GLUCOSE_MGDL_PER_MMOLL, KG_PER_LB } from '../src/domain/readings.js';
 import { HeaderError, REFERENCE_HEADER } from '../src/modules/ingest/ingest.csv.js';
 import type { Reject, RejectSink } from '../src/modules/ingest/ingest.report.js';
-import { type IngestDeps, loadPatients, loadReadings } from '../src/modules/ingest/ingest.service.js';
+import { type IngestDeps, loadPatients, loadReadings, newestTimestamp } from '../src/modules/ingest/ingest.service.js';
 import { uniqueEmail } from './helpers/app.js';
 import { createTestDatabase } from './helpers/database.js';
 
@@ -301,6 +301,73 @@ describe('loadReadings: rejections and duplicates', () => {
     ]);
     expect(stored).toHaveLength(6);
     expect(await readingsMissingFromBuffer(ids)).toBe(0);
+  });
+
+  it('rejects rows stamped more than 24 hours after the clock, and both cells of an inverted pair', async () => {
+    const { emails, ids } = await patients(1);
+    const [a] = emails;
+    const sink = new MemorySink();
+    const lines = [
+      REFERENCE_HEADER,
+      `${a},2026-02-02T00:00:00,100,120,80,`, //    2: exactly 24 h ahead of NOW: loaded
+      `${a},2026-02-02T00:00:01,100,,,`, //         3: one second more: rejected
+      `${a},2199-01-01T00:00:00,45,,,`, //          4: a clock wrong by years
+      `${a},2026-01-31T08:00:00,95,80,120,71.5`, // 5: swapped blood pressure; glucose and weight load
+    ];
+    const report = await loadReadings(deps(), csv(...lines), { rejects: sink });
+    expect(report).toEqual({
+      rows: { read: 4, loaded: 2, duplicate: 0, rejected: 2, rejectedByReason: { bad_timestamp: 2 } },
+      readings: {
+        inserted: 5,
+        updated: 0,
+        unchanged: 0,
+        duplicate: 0,
+        rejected: 2,
+        rejectedByReason: { implausible_bp: 2 },
+      },
+      bucketsTouched: 5,
+      batches: 1,
+    });
+    const ahead = "timestamp must not be more than 24 hours after the server's clock (no offset means UTC)";
+    const swapped = 'systolic 80 mmHg is not above diastolic 120 mmHg (columns swapped?)';
+    expect(sink.rejects).toEqual([
+      { source: 'readings', line: 3, column: 'timestamp', reason: 'bad_timestamp', detail: ahead, original: lines[2] },
+      { source: 'readings', line: 4, column: 'timestamp', reason: 'bad_timestamp', detail: ahead, original: lines[3] },
+      {
+        source: 'readings',
+        line: 5,
+        column: 'bp_systolic',
+        reason: 'implausible_bp',
+        detail: swapped,
+        original: lines[4],
+      },
+      {
+        source: 'readings',
+        line: 5,
+        column: 'bp_diastolic',
+        reason: 'implausible_bp',
+        detail: swapped,
+        original: lines[4],
+      },
+    ]);
+    expect(await readingsOf(ids)).toEqual([
+      { patient_id: ids[0], type: 'glucose', value: 95, unit: 'mg/dL', ts: '2026-01-31T08:00:00' },
+      { patient_id: ids[0], type: 'weight', value: 71.5, unit: 'kg', ts: '2026-01-31T08:00:00' },
+      { patient_id: ids[0], type: 'diastolic', value: 80, unit: 'mmHg', ts: '2026-02-02T00:00:00' },
+      { patient_id: ids[0], type: 'glucose', value: 100, unit: 'mg/dL', ts: '2026-02-02T00:00:00' },
+      { patient_id: ids[0], type: 'systolic', value: 120, unit: 'mmHg', ts: '2026-02-02T00:00:00' },
+    ]);
+  });
+
+  it('finds the newest timestamp for the sample shift without a row from a clock far ahead', async () => {
+    const lines = [
+      REFERENCE_HEADER,
+      'a@example.org,2025-06-01T08:00:00,100,,,',
+      'a@example.org,2199-01-01T00:00:00,100,,,',
+      'a@example.org,2025-06-02T09:30:00,100,,,',
+    ];
+    const latest = NOW.getTime() + 86_400_000;
+    expect(await newestTimestamp(csv(...lines), latest)).toBe(Date.UTC(2025, 5, 2, 9, 30));
   });
 
   it('counts lines across quoted line breaks and CRLF endings', async () => {

@@ -30,7 +30,7 @@ export interface HttpFixture {
   cpu: { app: CpuSampler; baseline: CpuSampler };
 }
 
-/** Newest reading of the seeded data; bench writes go to later timestamps. */
+/** Newest reading of the seeded data; bench writes go to later timestamps, up to the clock. */
 export const SEED_END = new Date('2026-01-31T20:00:00Z');
 
 export function httpFixtureKey(db: DbKind): string {

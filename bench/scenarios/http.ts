@@ -3,24 +3,30 @@
  * (bench/baseline-server.ts), alternately in the same run, 32 connections, auth on.
  */
 import type { BenchContext } from '../lib/context.js';
-import { getHttpFixture, type HttpFixture, hasRoute, httpFixtureKey } from '../lib/http-fixture.js';
+import { getHttpFixture, type HttpFixture, hasRoute, httpFixtureKey, SEED_END } from '../lib/http-fixture.js';
 import { alternate, type LoadResult, type RequestPlan } from '../lib/http-load.js';
 import { atLeast, measuredRow, skippedRow, valueAtMost } from '../lib/rows.js';
 import type { DbKind, ResultRow, Scenario } from '../lib/types.js';
 
-/** Timestamps after the seeded data, unique across the whole run (so writes are inserts). */
+/**
+ * Timestamps after the seeded data, unique across the whole run (so writes are inserts),
+ * and never ahead of the clock: the API rejects readings more than 24 hours ahead.
+ */
 let tick = 0;
-const WRITE_BASE_MS = Date.UTC(2030, 0, 1);
+const WRITE_BASE_MS = SEED_END.getTime() + 3_600_000;
 function nextTimestamp(): Date {
   tick += 1;
-  return new Date(WRITE_BASE_MS + tick * 1000);
+  const ms = WRITE_BASE_MS + tick * 1000;
+  if (ms > Date.now()) throw new Error('bench writes ran past the clock; move SEED_END back');
+  return new Date(ms);
 }
 
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)] as T;
 const TYPES = ['glucose', 'systolic', 'diastolic', 'weight'] as const;
 const RANGES: Record<(typeof TYPES)[number], [number, number]> = {
   glucose: [70, 250],
-  systolic: [100, 160],
+  // Systolic always above diastolic: an inverted pair is rejected.
+  systolic: [110, 160],
   diastolic: [60, 100],
   weight: [50, 120],
 };

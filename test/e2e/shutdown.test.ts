@@ -52,7 +52,7 @@ describe.skipIf(!RUN_PG_E2E)('graceful shutdown under load (PostgreSQL)', () => 
     const inFlight = call(`${url}/api/v1/biometrics`, {
       method: 'POST',
       key: E2E_ADMIN_KEY,
-      json: { patient_id: held, timestamp: '2030-01-01T00:00:00Z', type: 'weight', value: 70 },
+      json: { patient_id: held, timestamp: new Date().toISOString(), type: 'weight', value: 70 },
     });
     await waitFor(
       async () => {

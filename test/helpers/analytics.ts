@@ -25,7 +25,7 @@ export async function newPatient(db: DbOrTx): Promise<number> {
 /** Inserts or updates a reading the way the API does (reading + change buffer in one statement). */
 export async function put(db: DbOrTx, patientId: number, type: ReadingType, iso: string, value: number) {
   const r = await upsertReading(db, { patientId, type, value, unit: UNITS[type], timestamp: new Date(iso) });
-  if (!r) throw new Error('upsert returned nothing');
+  if (!r || !('row' in r)) throw new Error('upsert stored nothing');
   return r.row;
 }
 

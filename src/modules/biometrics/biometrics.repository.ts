@@ -174,22 +174,79 @@ const upsertStatement = rawStatement<{
 );
 
 /**
+ * The statement of {@link upsertReading} for systolic and diastolic: the same upsert,
+ * guarded in the same round trip by the stored partner at the same patient and time. When
+ * the partner would make the pair inverted (diastolic at or above systolic), nothing is
+ * written and the one row returned carries the partner's value. Glucose and weight keep
+ * the unguarded statement, so they pay nothing for it.
+ */
+const upsertBpStatement = rawStatement<{
+  patientId: number;
+  type: ReadingType;
+  partnerType: ReadingType;
+  value: number;
+  unit: string;
+  timestamp: string;
+}>(
+  'biometrics_upsert_bp',
+  sql`
+    with bad as (
+      select value from biometrics
+      where patient_id = ${sql.placeholder('patientId')}::int and type = ${sql.placeholder('partnerType')}::text
+        and timestamp = ${sql.placeholder('timestamp')}::timestamptz
+        and case when ${sql.placeholder('type')}::text = 'systolic'
+              then value >= ${sql.placeholder('value')}::float8
+              else value <= ${sql.placeholder('value')}::float8 end
+    ), up as (
+      insert into biometrics (patient_id, type, value, unit, timestamp)
+      select ${sql.placeholder('patientId')}::int, ${sql.placeholder('type')}::text, ${sql.placeholder('value')}::float8,
+        ${sql.placeholder('unit')}::text, ${sql.placeholder('timestamp')}::timestamptz
+      where not exists (select 1 from bad)
+      on conflict (patient_id, type, timestamp) do update
+        set value = excluded.value, unit = excluded.unit, updated_at = now()
+        where biometrics.value is distinct from excluded.value or biometrics.unit is distinct from excluded.unit
+      returning id, patient_id, type, value, unit, timestamp
+    ), buf as (
+      insert into biometrics_hourly (patient_id, type, bucket_start)
+      select patient_id, type, date_trunc('hour', timestamp, 'UTC') from up
+    )
+    select id, patient_id, type, value, unit, timestamp, true as changed, null::float8 as partner from up
+    union all
+    select id, patient_id, type, value, unit, timestamp, false as changed, null::float8 as partner from biometrics
+    where patient_id = ${sql.placeholder('patientId')}::int and type = ${sql.placeholder('type')}::text
+      and timestamp = ${sql.placeholder('timestamp')}::timestamptz
+      and not exists (select 1 from up) and not exists (select 1 from bad)
+    union all
+    select null, null, null, null, null, null, false, value from bad`,
+);
+
+/** The other half of a blood-pressure pair. */
+const BP_PARTNER: Partial<Record<ReadingType, ReadingType>> = { systolic: 'diastolic', diastolic: 'systolic' };
+
+/**
  * Inserts or updates one reading and records the bucket in the change buffer when the
- * stored value changed. Returns the stored row and whether it changed.
+ * stored value changed. Returns the stored row and whether it changed; for a systolic or
+ * diastolic value that would invert the pair stored at its time, nothing is written and
+ * the stored partner's value comes back instead.
  */
 export async function upsertReading(
   db: DbOrTx,
   r: { patientId: number; type: ReadingType; value: number; unit: string; timestamp: Date },
-): Promise<{ row: ReadingRow; changed: boolean } | undefined> {
-  const rows = await upsertStatement.rows(db, {
+): Promise<{ row: ReadingRow; changed: boolean } | { partnerValue: number } | undefined> {
+  const values = {
     patientId: r.patientId,
     type: r.type,
     value: r.value,
     unit: r.unit,
     timestamp: r.timestamp.toISOString(),
-  });
+  };
+  const partnerType = BP_PARTNER[r.type];
+  const rows = partnerType
+    ? await upsertBpStatement.rows(db, { ...values, partnerType })
+    : await upsertStatement.rows(db, values);
   const first = rows[0];
   if (!first) return undefined;
+  if (first.partner !== null && first.partner !== undefined) return { partnerValue: Number(first.partner) };
   return { row: toRow(first), changed: first.changed === true };
 }
 

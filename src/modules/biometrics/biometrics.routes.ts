@@ -7,7 +7,7 @@ import * as service from './biometrics.service.js';
 
 export async function biometricsRoutes(app: FastifyInstance, { deps }: RoutePluginOptions): Promise<void> {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
-  const svc = { db: deps.database.db, log: deps.log };
+  const svc = { db: deps.database.db, log: deps.log, now: deps.now };
 
   r.get('/biometrics', { schema: historySchema, config: { permission: 'readings:read' } }, async (req, reply) => {
     req.auditPatients([req.query.patient_id]);

@@ -1,14 +1,16 @@
 /** Reading use cases: history, upsert with unit conversion, delete. */
 import type { Db } from '../../db/database.js';
 import { NotFoundError, ValidationError } from '../../domain/errors.js';
-import { isValueProblem, normalizeValue } from '../../domain/readings.js';
-import { parseTimestamp } from '../../domain/timestamps.js';
+import { isValueProblem, normalizeValue, type ReadingType } from '../../domain/readings.js';
+import { latestAcceptedMs, parseTimestamp, TOO_FAR_AHEAD } from '../../domain/timestamps.js';
 import { patientExists } from '../patients/patients.repository.js';
 import * as repo from './biometrics.repository.js';
 import type { HistoryQueryT, ReadingDto, UpsertReadingInput } from './biometrics.schemas.js';
 
 export interface BiometricDeps {
   db: Db;
+  /** The server's clock: how far ahead a reading's timestamp may be is measured from it. */
+  now: () => Date;
   /** Where a failed count fold is reported (pino's signature). */
   log?: { warn(obj: object, msg: string): void };
 }
@@ -81,8 +83,14 @@ export async function readingHistory(
   return { page: q.page, size: q.size, total, items: rows.map(toReadingDto) };
 }
 
-/** Validates and converts one reading to canonical units; throws 422 with field errors. */
-export function normalizeReading(input: UpsertReadingInput): {
+/**
+ * Validates and converts one reading to canonical units; throws 422 with field errors. A
+ * timestamp more than FUTURE_TOLERANCE_MS after `now` is rejected.
+ */
+export function normalizeReading(
+  input: UpsertReadingInput,
+  now: Date,
+): {
   patientId: number;
   type: UpsertReadingInput['type'];
   value: number;
@@ -92,6 +100,9 @@ export function normalizeReading(input: UpsertReadingInput): {
   const ms = parseTimestamp(input.timestamp);
   if (ms === undefined)
     throw new ValidationError([{ field: 'body.timestamp', message: 'must be an ISO 8601 date-time' }]);
+  if (ms > latestAcceptedMs(now.getTime())) {
+    throw new ValidationError([{ field: 'body.timestamp', message: TOO_FAR_AHEAD }]);
+  }
   const v = normalizeValue(input.type, input.value, input.unit);
   if (isValueProblem(v)) {
     throw new ValidationError([
@@ -101,15 +112,29 @@ export function normalizeReading(input: UpsertReadingInput): {
   return { patientId: input.patient_id, type: input.type, value: v.value, unit: v.unit, timestamp: new Date(ms) };
 }
 
+/** 422 for a blood-pressure value that would make the pair stored at its time inverted. */
+function invertedPair(type: ReadingType, partnerValue: number): ValidationError {
+  const message =
+    type === 'systolic'
+      ? `systolic must be above the diastolic stored for this patient and time (${partnerValue} mmHg)`
+      : `diastolic must be below the systolic stored for this patient and time (${partnerValue} mmHg)`;
+  return new ValidationError([{ field: 'body.value', message }]);
+}
+
+/**
+ * Inserts or updates one reading. A systolic or diastolic value whose stored partner (same
+ * patient and time) would make the pair inverted is refused with 422 and nothing stored.
+ */
 export async function upsertReading(
   deps: BiometricDeps,
   scope: PatientScope,
   input: UpsertReadingInput,
 ): Promise<{ reading: ReadingDto; changed: boolean }> {
   if (!inScope(scope, input.patient_id)) throw new NotFoundError('Patient');
-  const r = normalizeReading(input);
+  const r = normalizeReading(input, deps.now());
   try {
     const result = await repo.upsertReading(deps.db, r);
+    if (result && 'partnerValue' in result) throw invertedPair(r.type, result.partnerValue);
     if (result) return { reading: toReadingDto(result.row), changed: result.changed };
     // A concurrent writer stored the same value between our snapshot and the conflict check.
     const row = await repo.findReadingForUpsertRace(deps.db, r);

@@ -7,6 +7,7 @@
  * the unit of a value column (glucose_mmol_L, weight_lb, ...).
  */
 import { fullFormats } from 'ajv-formats/dist/formats.js';
+import { bpPlausible } from '../../domain/clinical.js';
 import {
   isReadingType,
   isValueProblem,
@@ -15,7 +16,7 @@ import {
   type ReadingType,
   TYPE_SPECS,
 } from '../../domain/readings.js';
-import { MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, parseTimestamp } from '../../domain/timestamps.js';
+import { MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, parseTimestamp, TOO_FAR_AHEAD } from '../../domain/timestamps.js';
 import type { RejectReason } from './ingest.report.js';
 
 /** The reference header, as the sample file and the reference service write it. */
@@ -176,14 +177,17 @@ export interface RejectedRow {
 }
 
 /**
- * Validates one data row: column count, email, timestamp (shifted by `shiftMs`), then
- * each non-empty value cell. Empty cells mean "no reading".
+ * Validates one data row: column count, email, timestamp (shifted by `shiftMs`, then no
+ * later than `latestMs`, see latestAcceptedMs), then each non-empty value cell. Empty
+ * cells mean "no reading". A systolic not above the diastolic of the same row rejects
+ * both cells: the pair is implausible (most often swapped columns).
  */
 export function parseRow(
   map: ColumnMap,
   fields: readonly string[],
   line: number,
   shiftMs = 0,
+  latestMs = Number.POSITIVE_INFINITY,
 ): AcceptedRow | RejectedRow {
   if (fields.length !== map.width) {
     return {
@@ -222,6 +226,15 @@ export function parseRow(
           : 'timestamp is not a valid ISO 8601 date-time between 1900 and 2199 (no offset means UTC)',
     };
   }
+  if (tsMs > latestMs) {
+    return {
+      ok: false,
+      line,
+      reason: 'bad_timestamp',
+      column: map.timestamp.name,
+      detail: `timestamp ${TOO_FAR_AHEAD}`,
+    };
+  }
   const cells: CellResult[] = [];
   for (const col of map.values) {
     const text = fields[col.index] ?? '';
@@ -238,7 +251,16 @@ export function parseRow(
       cells.push({ col, ok: true, value: v.value, unit: v.unit });
     }
   }
-  return { ok: true, line, email, tsMs, cells };
+  return { ok: true, line, email, tsMs, cells: rejectInvertedPair(cells) };
+}
+
+/** Rejects both blood-pressure cells of a row whose systolic is not above its diastolic. */
+function rejectInvertedPair(cells: CellResult[]): CellResult[] {
+  const sys = cells.find((c) => c.col.type === 'systolic');
+  const dia = cells.find((c) => c.col.type === 'diastolic');
+  if (!sys?.ok || !dia?.ok || bpPlausible(sys.value, dia.value)) return cells;
+  const detail = `systolic ${sys.value} mmHg is not above diastolic ${dia.value} mmHg (columns swapped?)`;
+  return cells.map((c) => (c === sys || c === dia ? { col: c.col, ok: false, reason: 'implausible_bp', detail } : c));
 }
 
 /** Serialises fields as one CSV line, quoting only where needed. */

@@ -4,7 +4,7 @@
  */
 import { type Static, Type } from 'typebox';
 import { isValueProblem, normalizeValue } from '../../domain/readings.js';
-import { parseTimestamp } from '../../domain/timestamps.js';
+import { parseTimestamp, TOO_FAR_AHEAD } from '../../domain/timestamps.js';
 import { buildValidatorCompiler } from '../../http/validation.js';
 import { ReadingTypeSchema } from '../biometrics/biometrics.schemas.js';
 import type { BulkItemCheck } from './ingest.service.js';
@@ -40,8 +40,11 @@ function validator() {
   return validateItem;
 }
 
-/** Validates one item and converts its value to the canonical unit. */
-export function checkBulkItem(item: unknown, index: number): BulkItemCheck {
+/**
+ * Validates one item and converts its value to the canonical unit. `latestMs` is the
+ * latest timestamp accepted (see latestAcceptedMs): a device clock far ahead is rejected.
+ */
+export function checkBulkItem(item: unknown, index: number, latestMs: number): BulkItemCheck {
   const validate = validator();
   const at = `body.${index}`;
   if (!validate(item)) {
@@ -66,6 +69,9 @@ export function checkBulkItem(item: unknown, index: number): BulkItemCheck {
       field: `${at}.timestamp`,
       message: 'must be an ISO 8601 date-time between 1900 and 2199 (no offset means UTC)',
     };
+  }
+  if (tsMs > latestMs) {
+    return { ok: false, reason: 'bad_timestamp', field: `${at}.timestamp`, message: TOO_FAR_AHEAD };
   }
   const v = normalizeValue(it.type, it.value, it.unit);
   if (isValueProblem(v)) {

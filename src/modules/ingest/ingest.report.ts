@@ -24,6 +24,8 @@ export type RejectReason =
   | 'unknown_unit'
   | 'conflicting_duplicate'
   | 'invalid_item'
+  // a systolic/diastolic pair with diastolic at or above systolic (both readings)
+  | 'implausible_bp'
   // one patient record
   | 'malformed_json'
   | 'invalid_record';

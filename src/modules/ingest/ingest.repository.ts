@@ -78,6 +78,29 @@ export async function upsertPatients(
   return result.map((r) => ({ id: Number(r.id), email: r.email }));
 }
 
+/** Stored values of these readings, those that exist. One query. */
+export async function findReadingValues(
+  db: DbOrTx,
+  keys: readonly { patientId: number; type: string; tsMs: number }[],
+): Promise<{ patientId: number; type: string; tsMs: number; value: number }[]> {
+  if (keys.length === 0) return [];
+  const col = (values: readonly (number | string)[]) => sql.param(values.join(','));
+  const rows = await queryRows<{ patient_id: number; type: string; ms: number; value: number }>(
+    db,
+    sql`select b.patient_id, b.type, (extract(epoch from b.timestamp) * 1000)::float8 as ms, b.value
+    from unnest(string_to_array(${col(keys.map((k) => k.patientId))}, ',')::int[],
+                string_to_array(${col(keys.map((k) => k.type))}, ','),
+                string_to_array(${col(keys.map((k) => k.tsMs))}, ',')::float8[]) as k(patient_id, type, ms)
+    join biometrics b on b.patient_id = k.patient_id and b.type = k.type and b.timestamp = to_timestamp(k.ms / 1000)`,
+  );
+  return rows.map((r) => ({
+    patientId: Number(r.patient_id),
+    type: r.type,
+    tsMs: Number(r.ms),
+    value: Number(r.value),
+  }));
+}
+
 const SEEN_TABLE_RE = /^ingest_seen_[a-z0-9]+$/;
 
 function seenTable(name: string): SQL {

@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { AppError, ValidationError } from '../../domain/errors.js';
+import { latestAcceptedMs } from '../../domain/timestamps.js';
 import { principalOf, type RoutePluginOptions } from '../../http/types.js';
 import { HeaderError } from './ingest.csv.js';
 import { checkBulkItem } from './ingest.items.js';
@@ -19,7 +20,7 @@ function isCsvParseError(err: unknown): err is Error & { code: string } {
 export async function bulkRoutes(app: FastifyInstance, { deps }: RoutePluginOptions): Promise<void> {
   const { bulkBodyLimitBytes, bulkMaxItems } = deps.config;
   app.addContentTypeParser('text/csv', { parseAs: 'string' }, (_req, body, done) => done(null, body));
-  const svc = { database: deps.database, metrics: deps.metrics };
+  const svc = { database: deps.database, metrics: deps.metrics, now: deps.now };
 
   app.post(
     '/biometrics/bulk',
@@ -45,7 +46,12 @@ export async function bulkRoutes(app: FastifyInstance, { deps }: RoutePluginOpti
       } else {
         // The route schema has already checked that the JSON body is an array.
         const items = req.body as unknown[];
-        result = await ingestItems(svc, scope, items.map(checkBulkItem));
+        const latestMs = latestAcceptedMs(deps.now().getTime());
+        result = await ingestItems(
+          svc,
+          scope,
+          items.map((item, index) => checkBulkItem(item, index, latestMs)),
+        );
       }
       req.auditPatients(result.patientIds);
       req.auditDetail({ bulk: result.summary });

@@ -14,7 +14,9 @@ import { Readable } from 'node:stream';
 import { type Parser, parse } from 'csv-parse';
 import type { Database, Db } from '../../db/database.js';
 import { withSessions } from '../../db/session.js';
+import { bpPlausible } from '../../domain/clinical.js';
 import type { ReadingType } from '../../domain/readings.js';
+import { latestAcceptedMs } from '../../domain/timestamps.js';
 import { foldReadingCounts } from '../biometrics/biometrics.repository.js';
 import {
   type AcceptedRow,
@@ -516,7 +518,11 @@ class RowPreparer {
   map: ColumnMap | undefined;
   private nextLine = 1;
 
-  constructor(private readonly shiftMs: number) {}
+  /** `latestMs`: the latest (shifted) timestamp accepted, see latestAcceptedMs. */
+  constructor(
+    private readonly shiftMs: number,
+    private readonly latestMs: number,
+  ) {}
 
   prepare(records: readonly string[][]): PreparedRow[] {
     const out: PreparedRow[] = [];
@@ -528,7 +534,7 @@ class RowPreparer {
         this.map = mapHeader(fields);
         continue;
       }
-      out.push({ fields, result: parseRow(this.map, fields, line, this.shiftMs) });
+      out.push({ fields, result: parseRow(this.map, fields, line, this.shiftMs, this.latestMs) });
     }
     return out;
   }
@@ -646,7 +652,7 @@ export async function loadReadings(
     const resolver = new PatientResolver(db, null, opts.pendingPatients);
     try {
       const ctx: MergeContext = { db, lanes, dryRun: opts.dryRun ?? false, seenTable, perItem: false };
-      const preparer = new RowPreparer(opts.shiftMs ?? 0);
+      const preparer = new RowPreparer(opts.shiftMs ?? 0, latestAcceptedMs(deps.now().getTime()));
       let inFlight: Promise<void> | undefined;
       let failure: { err: unknown } | undefined;
       const run = async (rows: PreparedRow[]) => {
@@ -697,9 +703,13 @@ export async function loadReadings(
   });
 }
 
-/** Finds the newest timestamp of a readings CSV (for shifting sample data), or undefined. */
-export async function newestTimestamp(input: Readable): Promise<number | undefined> {
-  const preparer = new RowPreparer(0);
+/**
+ * Finds the newest timestamp of a readings CSV (for shifting sample data), or undefined.
+ * Rows after `latestMs` are left out: one row from a clock years ahead must not shift the
+ * whole file back (it is rejected when loaded).
+ */
+export async function newestTimestamp(input: Readable, latestMs: number): Promise<number | undefined> {
+  const preparer = new RowPreparer(0, latestMs);
   let newest: number | undefined;
   for await (const records of recordBatches(csvParser(input), DEFAULT_BATCH_ROWS)) {
     for (const row of preparer.prepare(records)) {
@@ -749,12 +759,12 @@ function summarize(received: number, results: readonly ItemOutcome[]): BulkSumma
  * per rejected row. `scope` limits the patients the caller may write (null = all).
  */
 export async function ingestCsvText(
-  deps: Pick<IngestDeps, 'database' | 'metrics'>,
+  deps: Pick<IngestDeps, 'database' | 'metrics' | 'now'>,
   scope: readonly number[] | null,
   text: string,
   maxRows: number,
 ): Promise<BulkResult> {
-  const preparer = new RowPreparer(0);
+  const preparer = new RowPreparer(0, latestAcceptedMs(deps.now().getTime()));
   const rows: PreparedRow[] = [];
   for await (const records of recordBatches(csvParser(Readable.from([text])), DEFAULT_BATCH_ROWS)) {
     rows.push(...preparer.prepare(records));
@@ -774,9 +784,66 @@ export type BulkItemCheck =
   | { ok: true; patientId: number; type: ReadingType; value: number; unit: string; tsMs: number }
   | { ok: false; reason: RejectReason; field: string; message: string };
 
+const BP_PARTNER: Partial<Record<ReadingType, ReadingType>> = { systolic: 'diastolic', diastolic: 'systolic' };
+
+/**
+ * Blood-pressure items whose pair would be inverted (diastolic at or above systolic), with
+ * the reason: the partner is the first item of the request for the same patient and time,
+ * or else the stored reading (one query, only for items without a partner in the request).
+ */
+async function invertedBpItems(
+  db: Db,
+  checked: readonly BulkItemCheck[],
+  resolver: PatientResolver,
+): Promise<Map<number, string>> {
+  const out = new Map<number, string>();
+  const bp: number[] = [];
+  const first = new ReadingPositions();
+  checked.forEach((c, index) => {
+    if (!c.ok || BP_PARTNER[c.type] === undefined || resolver.id(c.patientId) === undefined) return;
+    bp.push(index);
+    first.addFirst(c.patientId, c.type, c.tsMs, index);
+  });
+  if (bp.length === 0) return out;
+  const item = (i: number) => checked[i] as Extract<BulkItemCheck, { ok: true }>;
+  const partnerItem = (i: number) => {
+    const c = item(i);
+    return first.get(c.patientId, BP_PARTNER[c.type] as ReadingType, c.tsMs);
+  };
+  const lonely = bp.filter((i) => partnerItem(i) === undefined);
+  const stored = new ReadingPositions();
+  const storedValues: number[] = [];
+  if (lonely.length > 0) {
+    const keys = lonely.map((i) => {
+      const c = item(i);
+      return { patientId: c.patientId, type: BP_PARTNER[c.type] as ReadingType, tsMs: c.tsMs };
+    });
+    for (const r of await repo.findReadingValues(db, keys)) {
+      stored.addFirst(r.patientId, r.type, r.tsMs, storedValues.push(r.value) - 1);
+    }
+  }
+  for (const i of bp) {
+    const c = item(i);
+    const p = partnerItem(i);
+    const partnerType = BP_PARTNER[c.type] as ReadingType;
+    const s = p === undefined ? stored.get(c.patientId, partnerType, c.tsMs) : undefined;
+    const partner = p !== undefined ? item(p).value : s !== undefined ? storedValues[s] : undefined;
+    if (partner === undefined) continue;
+    const [sys, dia] = c.type === 'systolic' ? [c.value, partner] : [partner, c.value];
+    if (bpPlausible(sys, dia)) continue;
+    const where = p !== undefined ? `item ${p}` : 'the stored reading';
+    out.set(
+      i,
+      `systolic ${sys} mmHg is not above diastolic ${dia} mmHg (${where} for this patient and time; fields swapped?)`,
+    );
+  }
+  return out;
+}
+
 /**
  * Loads validated JSON items in one statement, with one outcome per item, in order.
- * Items naming an unknown or out-of-scope patient are rejected alike.
+ * Items naming an unknown or out-of-scope patient are rejected alike, and so are
+ * blood-pressure items that would make an inverted pair (see invertedBpItems).
  */
 export async function ingestItems(
   deps: Pick<IngestDeps, 'database' | 'metrics'>,
@@ -793,6 +860,7 @@ export async function ingestItems(
   );
   const cands: Candidate[] = [];
   const itemOf: number[] = [];
+  const inverted = await invertedBpItems(db, checked, resolver);
   checked.forEach((c, index) => {
     if (!c.ok) return;
     if (resolver.id(c.patientId) === undefined) {
@@ -802,6 +870,11 @@ export async function ingestItems(
         reason: 'unknown_patient',
         message: 'patient_id: patient not found',
       };
+      return;
+    }
+    const bad = inverted.get(index);
+    if (bad !== undefined) {
+      results[index] = { index, status: 'rejected', reason: 'implausible_bp', message: `body.${index}.value ${bad}` };
       return;
     }
     itemOf.push(index);

@@ -6,6 +6,7 @@
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Config, SAMPLE_PATIENTS_FILE, SAMPLE_READINGS_FILE } from '../../config/config.js';
+import { latestAcceptedMs } from '../../domain/timestamps.js';
 import { countPatients } from '../patients/patients.repository.js';
 import { auditedLoad } from './ingest.audit.js';
 import type { IngestReport } from './ingest.report.js';
@@ -49,8 +50,9 @@ export async function runStartupLoad(
     const started = Date.now();
     let shiftMs = 0;
     if (config.etlShiftToNow) {
-      const newest = await newestTimestamp(createReadStream(readingsFile));
-      if (newest !== undefined) shiftMs = shiftToNowMs(newest, deps.now().getTime());
+      const nowMs = deps.now().getTime();
+      const newest = await newestTimestamp(createReadStream(readingsFile), latestAcceptedMs(nowMs));
+      if (newest !== undefined) shiftMs = shiftToNowMs(newest, nowMs);
     }
     const db = deps.database.db;
     const patients = await auditedLoad(
