@@ -16,6 +16,7 @@ type Query = (text: string, params: unknown[], name?: string) => Promise<Row[]>;
 
 const UNITS: Record<string, string> = { glucose: 'mg/dL', systolic: 'mmHg', diastolic: 'mmHg', weight: 'kg' };
 const CSV_TYPES = ['glucose', 'systolic', 'diastolic', 'weight'] as const;
+const BP_PARTNER: Record<string, string> = { systolic: 'diastolic', diastolic: 'systolic' };
 
 async function openQuery(): Promise<{ query: Query; close(): Promise<void> }> {
   const url = process.env.BASELINE_DATABASE_URL;
@@ -106,6 +107,31 @@ const SQL = {
     select id, patient_id, type, value, unit, timestamp, false as changed from biometrics
     where patient_id = $1 and type = $2 and timestamp = $5::timestamptz
       and not exists (select 1 from up)`,
+  // The application's statement for systolic and diastolic: the same upsert, guarded by the
+  // stored partner at the same time (an inverted pair writes nothing, the partner comes back).
+  upsertBp: `with bad as (
+      select value from biometrics
+      where patient_id = $1 and type = $6 and timestamp = $5::timestamptz
+        and case when $2 = 'systolic' then value >= $3::float8 else value <= $3::float8 end
+    ), up as (
+      insert into biometrics (patient_id, type, value, unit, timestamp)
+      select $1, $2, $3::float8, $4, $5::timestamptz
+      where not exists (select 1 from bad)
+      on conflict (patient_id, type, timestamp) do update
+        set value = excluded.value, unit = excluded.unit, updated_at = now()
+        where biometrics.value is distinct from excluded.value or biometrics.unit is distinct from excluded.unit
+      returning id, patient_id, type, value, unit, timestamp
+    ), buf as (
+      insert into biometrics_hourly (patient_id, type, bucket_start)
+      select patient_id, type, date_trunc('hour', timestamp, 'UTC') from up
+    )
+    select id, patient_id, type, value, unit, timestamp, true as changed, null::float8 as partner from up
+    union all
+    select id, patient_id, type, value, unit, timestamp, false as changed, null::float8 as partner from biometrics
+    where patient_id = $1 and type = $2 and timestamp = $5::timestamptz
+      and not exists (select 1 from up) and not exists (select 1 from bad)
+    union all
+    select null, null, null, null, null, null, false, value from bad`,
   patientIdsByEmail: `select id, email from patients where email = any($1::text[])`,
   // The application's bulk statement (one outcome per reading): columns as comma-joined
   // text, the upsert in key order, then the counts and one row per written reading.
@@ -173,9 +199,12 @@ async function history(query: Query, params: URLSearchParams) {
 async function upsert(query: Query, text: string) {
   const b = JSON.parse(text) as { patient_id: number; timestamp: string; type: string; value: number };
   const ts = new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(b.timestamp) ? b.timestamp : `${b.timestamp}Z`).toISOString();
-  const rows = await query(SQL.upsert, [b.patient_id, b.type, b.value, UNITS[b.type], ts], 'biometrics_upsert');
+  const partner = BP_PARTNER[b.type];
+  const rows = partner
+    ? await query(SQL.upsertBp, [b.patient_id, b.type, b.value, UNITS[b.type], ts, partner], 'biometrics_upsert_bp')
+    : await query(SQL.upsert, [b.patient_id, b.type, b.value, UNITS[b.type], ts], 'biometrics_upsert');
   const first = rows[0];
-  if (!first) throw new Error('upsert returned no row');
+  if (!first || first.partner != null) throw new Error('upsert wrote no row');
   return reading(first);
 }
 
