@@ -20,7 +20,7 @@ ENV NODE_ENV=production \
 WORKDIR /app
 # Application files stay owned by root (read-only for the server); only /data is writable.
 COPY --from=build /app /app
-RUN mkdir -p /data && chown node:node /data
+RUN mkdir -p /data && chown node:node /data && chmod 700 /data
 USER node
 VOLUME ["/data"]
 EXPOSE 8000

@@ -8,6 +8,7 @@
 
 import { UsageError } from './cli/cli-errors.js';
 import { ConfigError, loadDotEnv } from './config/config.js';
+import { DataDirNotPrivateError } from './db/data-dir.js';
 import { DataDirLockedError } from './db/data-dir-lock.js';
 
 type Command = (argv: string[]) => Promise<number>;
@@ -52,7 +53,7 @@ export async function runCli(argv: string[]): Promise<number> {
       console.error(`patientpulse ${name}: ${err.message}`);
       return 2;
     }
-    if (err instanceof ConfigError || err instanceof DataDirLockedError) {
+    if (err instanceof ConfigError || err instanceof DataDirLockedError || err instanceof DataDirNotPrivateError) {
       console.error(err.message);
       return 1;
     }

@@ -2,11 +2,11 @@
  * Opens the database: an embedded PGlite under DATA_DIR by default, or a PostgreSQL pool
  * when DATABASE_URL is set. Both are driven through the same Drizzle schema and queries.
  */
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { PGlite as PGliteType } from '@electric-sql/pglite';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import type pg from 'pg';
+import { makePrivateDataDir } from './data-dir.js';
 import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.js';
 import * as schema from './schema.js';
 
@@ -136,7 +136,8 @@ async function openPglite(opts: OpenDatabaseOptions): Promise<Database> {
   let lock: DataDirLock | undefined;
   let dataDir: string | undefined;
   if (opts.dataDir) {
-    mkdirSync(opts.dataDir, { recursive: true });
+    // Before PGlite writes a byte: its files take the umask's modes, the directory guards them.
+    makePrivateDataDir(opts.dataDir);
     lock = acquireDataDirLock(opts.dataDir);
     dataDir = path.join(opts.dataDir, 'pgdata');
   }
