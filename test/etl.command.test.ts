@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../src/cli/cli-errors.js';
 import { etlCommand, progressPrinter } from '../src/cli/etl.command.js';
 import { openDatabase, queryRows } from '../src/db/database.js';
+import { RejectsFile } from '../src/modules/ingest/ingest.report.js';
 import { createPgTestDatabase, TEST_DB } from './helpers/database.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -98,6 +99,38 @@ describe('progress', () => {
   });
 });
 
+describe('rejects file', () => {
+  const reject = {
+    source: 'readings',
+    line: 3,
+    column: 'glucose_mg_dL',
+    reason: 'non_numeric',
+    detail: 'glucose is not a number',
+    original: 'ana@example.org,2025-01-01T00:00:00,x,,,',
+  } as const;
+
+  it.skipIf(process.platform === 'win32')(
+    'is created, or an existing file is replaced, readable by its owner only (0600)',
+    async () => {
+      const fresh = path.join(tmp, 'rejects-new.csv');
+      const existing = path.join(tmp, 'rejects-old.csv');
+      writeFileSync(existing, 'old contents\n');
+      chmodSync(existing, 0o644);
+      for (const file of [fresh, existing]) {
+        const out = new RejectsFile(file);
+        await out.write([reject]);
+        await out.close();
+        expect({ mode: statSync(file).mode & 0o777, text: readFileSync(file, 'utf8') }).toEqual({
+          mode: 0o600,
+          text:
+            'source,line,column,reason,detail,original\n' +
+            'readings,3,glucose_mg_dL,non_numeric,glucose is not a number,"ana@example.org,2025-01-01T00:00:00,x,,,"\n',
+        });
+      }
+    },
+  );
+});
+
 // Each run starts a process that opens (and on first use migrates) the database.
 describe('patientpulse etl: runs', { timeout: 300_000 }, () => {
   it('loads, reports, writes rejects; exits 1 with --strict, 0 without, and re-runs idempotently', async () => {
@@ -119,6 +152,8 @@ describe('patientpulse etl: runs', { timeout: 300_000 }, () => {
       /rejected rows: bad_email 12, bad_timestamp 7, unknown_patient 12, wrong_column_count 8/,
     );
     expect(first.stdout).toMatch(/rejected readings: impossible_value 19, non_numeric 15/);
+    // The file quotes rejected lines (PHI): its owner alone may read it.
+    expect(statSync(rejects).mode & 0o777).toBe(0o600);
     const lines = readFileSync(rejects, 'utf8').trim().split('\n');
     expect(lines[0]).toBe('source,line,column,reason,detail,original');
     expect(lines).toHaveLength(1 + 12 + 7 + 12 + 8 + 19 + 15);

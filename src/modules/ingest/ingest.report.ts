@@ -8,7 +8,7 @@
  * Patients:  records = inserted + updated + unchanged + duplicate + rejected
  */
 import { once } from 'node:events';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, fchmodSync, type WriteStream } from 'node:fs';
 import { toCsvLine } from './ingest.csv.js';
 
 /** Why a row, a reading or a patient record was rejected (stable codes). */
@@ -169,15 +169,27 @@ export interface RejectSink {
 
 export const REJECTS_HEADER = 'source,line,column,reason,detail,original';
 
-/** Streams rejects to a CSV file, honouring backpressure. */
+/**
+ * Streams rejects to a CSV file, honouring backpressure. The file quotes rejected lines
+ * (names, dates of birth, emails), so it is readable and writable by its owner only (0600).
+ */
 export class RejectsFile implements RejectSink {
   private readonly out: WriteStream;
   private failure: Error | undefined;
 
   constructor(file: string) {
-    this.out = createWriteStream(file, { encoding: 'utf8' });
+    this.out = createWriteStream(file, { encoding: 'utf8', mode: 0o600 });
     this.out.on('error', (err) => {
       this.failure = err;
+    });
+    // `mode` only applies to a new file; an existing one is truncated but keeps its mode.
+    // 'open' is emitted before the first buffered write is issued.
+    this.out.on('open', (fd: number) => {
+      try {
+        fchmodSync(fd, 0o600);
+      } catch (err) {
+        this.failure = err as Error;
+      }
     });
     this.out.write(`${REJECTS_HEADER}\n`);
   }
