@@ -3,11 +3,13 @@
  * requests skip the key lookup. Revocation through this process clears it at once; a
  * revocation made elsewhere (another instance, the command line) is seen within the TTL.
  * Only keys that were found are cached, so a flood of bad keys cannot fill it.
+
  */
 import type { ApiKeyRow } from './keys.repository.js';
 
 export class KeyCache {
   private readonly entries = new Map<string, { row: ApiKeyRow; until: number }>();
+  private gen = 0;
 
   constructor(
     /** 0 disables the cache. */
@@ -15,6 +17,14 @@ export class KeyCache {
     private readonly maxEntries = 10_000,
     private readonly clock: () => number = Date.now,
   ) {}
+
+  /**
+   * Changes on every {@link clear}. Read it before a lookup and hand it to {@link set}, so
+   * a lookup that raced a revocation cannot put the revoked row back.
+   */
+  get generation(): number {
+    return this.gen;
+  }
 
   get(hash: string): ApiKeyRow | undefined {
     if (this.ttlMs <= 0) return undefined;
@@ -27,18 +37,26 @@ export class KeyCache {
     return e.row;
   }
 
-  set(hash: string, row: ApiKeyRow): void {
-    if (this.ttlMs <= 0) return;
-    if (this.entries.size >= this.maxEntries) {
-      // Maps iterate in insertion order: drop the oldest entry.
-      const oldest = this.entries.keys().next();
-      if (!oldest.done) this.entries.delete(oldest.value);
-    }
+  /**
+   * Caches a row found by a lookup that started in `generation`; ignored when the cache
+   * was cleared since, because the row may predate the revocation that cleared it.
+   */
+  set(hash: string, row: ApiKeyRow, generation: number = this.gen): void {
+    if (this.ttlMs <= 0 || generation !== this.gen) return;
+    evictOldest(this.entries, this.maxEntries);
     this.entries.set(hash, { row, until: this.clock() + this.ttlMs });
   }
 
   /** Forgets every cached key (after a revocation). */
   clear(): void {
     this.entries.clear();
+    this.gen += 1;
   }
+}
+
+/** Maps iterate in insertion order: drops the oldest entry when `map` is full. */
+function evictOldest(map: Map<string, unknown>, max: number): void {
+  if (map.size < max) return;
+  const oldest = map.keys().next();
+  if (!oldest.done) map.delete(oldest.value);
 }

@@ -177,8 +177,10 @@ export async function authenticateKey(deps: KeyDeps, presented: string): Promise
   const hash = hashKey(presented);
   let row = deps.cache?.get(hash);
   if (!row) {
+    // Taken before the lookup: a revocation clearing the cache meanwhile makes set() a no-op.
+    const generation = deps.cache?.generation;
     row = await findKeyByHash(deps.db, hash);
-    if (row && !row.revokedAt) deps.cache?.set(hash, row);
+    if (row && !row.revokedAt) deps.cache?.set(hash, row, generation);
   }
   if (!row || row.revokedAt) return undefined;
   const now = (deps.now ?? (() => new Date()))();
