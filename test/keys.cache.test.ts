@@ -1,10 +1,11 @@
 /**
- * The verified-key cache against a lookup racing a revocation: a lookup that started
- * before the revocation cleared the cache must not put the revoked key back into it.
+ * The verified-key cache: a lookup that started before a revocation cleared the cache must
+ * not put the revoked key back into it; and the memory of keys verified lately, which lets
+ * them past an address's used-up failed-authentication limit.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Database } from '../src/db/database.js';
-import { KeyCache } from '../src/modules/keys/keys.cache.js';
+import { KeyCache, RECENTLY_VERIFIED_MS } from '../src/modules/keys/keys.cache.js';
 import type { ApiKeyRow } from '../src/modules/keys/keys.repository.js';
 import { authenticateKey, createKey, hashKey, revokeKeyById } from '../src/modules/keys/keys.service.js';
 import { createTestDatabase } from './helpers/database.js';
@@ -42,6 +43,35 @@ describe('KeyCache generations', () => {
     expect(cache.get('h')).toBe(row);
     cache.set('g', row);
     expect(cache.get('g')).toBe(row);
+  });
+});
+
+describe('KeyCache: recently verified keys', () => {
+  it('remembers a verified key for RECENTLY_VERIFIED_MS after its last use, whatever the TTL and clears', () => {
+    let clock = 0;
+    const cache = new KeyCache(0, 10, () => clock);
+    cache.markVerified('h');
+    cache.clear();
+    clock = RECENTLY_VERIFIED_MS - 1;
+    expect(cache.recentlyVerified('h')).toBe(true);
+    cache.markVerified('h');
+    clock += RECENTLY_VERIFIED_MS - 1;
+    expect(cache.recentlyVerified('h')).toBe(true);
+    clock += 1;
+    expect(cache.recentlyVerified('h')).toBe(false);
+    expect(cache.recentlyVerified('never')).toBe(false);
+  });
+
+  it('forgets a key that failed, and the least recently used one when full', () => {
+    const cache = new KeyCache(5_000, 2, () => 0);
+    cache.markVerified('a');
+    cache.markVerified('b');
+    cache.forgetVerified('b');
+    expect(cache.recentlyVerified('b')).toBe(false);
+    cache.markVerified('b');
+    cache.markVerified('a');
+    cache.markVerified('c');
+    expect(['a', 'b', 'c'].map((h) => cache.recentlyVerified(h))).toEqual([true, false, true]);
   });
 });
 

@@ -4,12 +4,14 @@
  * request timeout and statement timeout, each answered with a clear status.
  */
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../src/app.js';
 import { queryRows } from '../src/db/database.js';
 import { patients } from '../src/db/schema.js';
+import { createKey } from '../src/modules/keys/keys.service.js';
 import { createTestApp, type TestApp, testConfig, uniqueEmail } from './helpers/app.js';
 import { createTestDatabase, TEST_DB } from './helpers/database.js';
+import { expectProblem } from './helpers/problem.js';
 import { auditEventsFor, requestId, unknownKey } from './helpers/security.js';
 
 const from = (remoteAddress: string, headers: Record<string, string> = {}) => ({ remoteAddress, headers });
@@ -43,7 +45,7 @@ describe('rate limits', () => {
     expect((await t.call(k2, { method: 'GET', url: '/api/v1/patients', ...from('10.1.0.1') })).statusCode).toBe(200);
   });
 
-  it('answers 429 to repeated bad keys from one address, while other addresses and valid keys pass', async () => {
+  it('answers 429 to repeated bad keys from one address, while other addresses and known keys pass', async () => {
     const bad = { method: 'GET' as const, url: '/api/v1/patients' };
     expect((await t.call(unknownKey(), { ...bad, ...from('10.2.0.1') })).statusCode).toBe(401);
     expect((await t.call(null, { ...bad, ...from('10.2.0.1') })).statusCode).toBe(401);
@@ -52,8 +54,11 @@ describe('rate limits', () => {
     expect(blocked.json().detail).toMatch(/failed authentication/);
     expect((await t.call('garbage', { ...bad, ...from('10.2.0.1') })).statusCode).toBe(429);
     expect((await t.call(unknownKey(), { ...bad, ...from('10.2.0.2') })).statusCode).toBe(401);
-    const valid = await t.key('reader');
-    expect((await t.call(valid, { ...bad, ...from('10.2.0.1') })).statusCode).toBe(200);
+    // A key this instance has verified before passes; one it has not is not even looked up.
+    const known = await t.key('reader');
+    expect((await t.call(known, { ...bad, ...from('10.2.0.3') })).statusCode).toBe(200);
+    expect((await t.call(known, { ...bad, ...from('10.2.0.1') })).statusCode).toBe(200);
+    expect((await t.call(await t.key('reader'), { ...bad, ...from('10.2.0.1') })).statusCode).toBe(429);
   });
 
   it('records the first refusal of a window in the audit trail, not every repeat', async () => {
@@ -79,6 +84,84 @@ describe('rate limits', () => {
       expect((await t.call(null, { method: 'GET', url: '/healthz', ...from('10.4.0.1') })).statusCode).toBe(200);
     expect((await t.call(null, { method: 'GET', url: '/healthz', ...from('10.4.0.1') })).statusCode).toBe(429);
     expect((await t.call(null, { method: 'GET', url: '/healthz', ...from('10.4.0.2') })).statusCode).toBe(200);
+  });
+});
+
+describe('failed-authentication limit', () => {
+  const FAILURES = 3;
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp({ env: { AUTH_FAILURES_PER_IP_PER_MINUTE: String(FAILURES) } });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const patientsFrom = (key: string | null, address: string, id = requestId('af')) =>
+    t.call(key, { method: 'GET', url: '/api/v1/patients', ...from(address, { 'x-request-id': id }) });
+  const usedUp = (retryAfter: string | undefined) => ({
+    status: 429,
+    code: 'rate_limited',
+    detail: `Too many failed authentication attempts from this address; retry after ${retryAfter} s`,
+    instance: '/api/v1/patients',
+  });
+
+  it('refuses a correct key it has not verified before, without checking it, once the failures are used up', async () => {
+    const guesser = '10.8.0.1';
+    for (let i = 0; i < FAILURES; i++) expect((await patientsFrom(unknownKey(), guesser)).statusCode).toBe(401);
+    const { key, info } = await createKey({ db: t.database.db }, { name: 'guessed', role: 'reader' });
+    const id = requestId('af');
+    const guessed = await patientsFrom(key, guesser, id);
+    expectProblem(guessed, usedUp(guessed.headers['retry-after']));
+    expect(Number(guessed.headers['retry-after'])).toBeGreaterThan(0);
+    expect(Number(guessed.headers['retry-after'])).toBeLessThanOrEqual(60);
+    // The first refusal of the window is audited, naming the key's prefix, with no key id.
+    expect(await auditEventsFor(t.database.db, id)).toEqual([
+      expect.objectContaining({
+        status: 429,
+        outcome: 'rate_limited',
+        keyId: null,
+        clientIp: guesser,
+        detail: { reason: 'rate_limited', presented_prefix: info.prefix },
+      }),
+    ]);
+    // Repeats in the window are not audited, and a wrong guess gets the same answer.
+    const repeatId = requestId('af');
+    expect((await patientsFrom(unknownKey(), guesser, repeatId)).statusCode).toBe(429);
+    expect(await auditEventsFor(t.database.db, repeatId)).toEqual([]);
+    // The key itself is fine from elsewhere.
+    expect((await patientsFrom(key, '10.8.0.2')).statusCode).toBe(200);
+  });
+
+  it('lets a key verified here lately through from that address, until it is revoked', async () => {
+    const nat = '10.9.0.1';
+    const { key, info } = await createKey({ db: t.database.db }, { name: 'behind nat', role: 'reader' });
+    expect((await patientsFrom(key, nat)).statusCode).toBe(200);
+    for (let i = 0; i < FAILURES; i++) expect((await patientsFrom(unknownKey(), nat)).statusCode).toBe(401);
+    expect((await patientsFrom(unknownKey(), nat)).statusCode).toBe(429);
+    const ok = await patientsFrom(key, nat);
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json()).toMatchObject({ page: 1, size: 20, total: expect.any(Number) });
+    // Revoked, it is looked up once more, fails, and is forgotten.
+    expect((await t.call(t.adminKey, { method: 'DELETE', url: `/api/v1/keys/${info.id}` })).statusCode).toBe(200);
+    const revoked = await patientsFrom(key, nat);
+    expectProblem(revoked, usedUp(revoked.headers['retry-after']));
+  });
+
+  it('checks keys again once the window has passed', async () => {
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
+    const address = '10.10.0.1';
+    for (let i = 0; i < FAILURES; i++) expect((await patientsFrom(unknownKey(), address)).statusCode).toBe(401);
+    const { key } = await createKey({ db: t.database.db }, { name: 'later', role: 'reader' });
+    expect((await patientsFrom(key, address)).statusCode).toBe(429);
+    vi.setSystemTime(Date.now() + 59_000);
+    expect((await patientsFrom(key, address)).statusCode).toBe(429);
+    vi.setSystemTime(Date.now() + 1_000);
+    expect((await patientsFrom(key, address)).statusCode).toBe(200);
+    expect((await patientsFrom(unknownKey(), address)).statusCode).toBe(401);
   });
 });
 

@@ -9,7 +9,7 @@ import fp from 'fastify-plugin';
 import type { Db } from '../../db/database.js';
 import type { KeyCache } from '../../modules/keys/keys.cache.js';
 import { type Permission, type Principal, roleHas } from '../../modules/keys/keys.roles.js';
-import { authenticateKey } from '../../modules/keys/keys.service.js';
+import { authenticateKey, isRecentlyVerifiedKey } from '../../modules/keys/keys.service.js';
 import { sendProblem } from './problem.js';
 import { type LimitDecision, type LimitSettings, registerLimiters } from './rate-limits.js';
 
@@ -94,9 +94,19 @@ async function authPlugin(app: FastifyInstance, opts: AuthPluginOptions): Promis
     }
     const key = presentedKey(request);
     if (!key) return fail(request, reply, 'missing_key', 'A valid API key is required');
+    const prefix = PREFIX_OF.exec(key)?.[1];
+    // An address out of failures gets no more keys checked, or guessing would go on at full
+    // speed with a 429 only relabelling wrong guesses. Keys verified here lately still are,
+    // so clients behind the same NAT address as the guesser keep working.
+    if (!isRecentlyVerifiedKey(keyDeps, key)) {
+      const d = await limiters.authFailuresUsedUp(request);
+      if (d.exceeded) {
+        if (prefix) request.auditDetail({ presented_prefix: prefix });
+        return tooMany(request, reply, d, 'Too many failed authentication attempts from this address');
+      }
+    }
     const principal = await authenticateKey(keyDeps, key);
     if (!principal) {
-      const prefix = PREFIX_OF.exec(key)?.[1];
       if (prefix) request.auditDetail({ presented_prefix: prefix });
       return fail(request, reply, 'invalid_key', 'The API key is not valid, expired or revoked');
     }

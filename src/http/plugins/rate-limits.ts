@@ -4,8 +4,8 @@
  * - per API key, for authenticated requests;
  * - per client address, for requests without a valid key (public endpoints);
  * - per client address, counting only failed authentications, much lower.
- * A valid key is never refused because its address produced failures: the failure limit
- * is only consulted once the presented key has been found invalid.
+ * The failure limit is also read without counting, before a key is looked up, so an
+ * address that has used up its failures gets no more guesses checked.
  */
 import rateLimit, { normalizeIP } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -30,6 +30,11 @@ export interface Limiters {
   key(request: FastifyRequest, keyId: number): Promise<LimitDecision>;
   /** Counts a failed authentication against the client address. */
   authFailure(request: FastifyRequest): Promise<LimitDecision>;
+  /**
+   * Whether the client address has no failed authentications left in this window: one
+   * more would exceed the limit. Reads the counter without changing it.
+   */
+  authFailuresUsedUp(request: FastifyRequest): Promise<LimitDecision>;
 }
 
 const WINDOW_MS = 60_000;
@@ -39,13 +44,16 @@ const MAX_TRACKED = 10_000;
 export async function registerLimiters(app: FastifyInstance, s: LimitSettings): Promise<Limiters> {
   await app.register(rateLimit, { global: false, cache: MAX_TRACKED });
   const byKey = new WeakMap<FastifyRequest, number>();
+  // Window end per limited client, to tell the first refusal from the repeats.
+  const refused = new Map<string, number>();
   const make = (name: string, max: number, keyOf: (req: FastifyRequest) => string) => {
     const limiter = app.createRateLimit({ max, timeWindow: WINDOW_MS, keyGenerator: keyOf });
-    // Window end per limited client, to tell the first refusal from the repeats.
-    const refused = new Map<string, number>();
-    return async (req: FastifyRequest): Promise<LimitDecision> => {
-      const r = await limiter(req);
-      if (r.isAllowed || !r.isExceeded) return { exceeded: false, retryAfterSeconds: 0, firstRefusal: false };
+    const decide = async (req: FastifyRequest, increment: boolean): Promise<LimitDecision> => {
+      // `increment: false` reads the store (LocalStore.read) without counting.
+      const r = await limiter(req, { increment });
+      // Counting: refused once over the limit. Reading: refused once the next would be.
+      const refuse = !r.isAllowed && (increment ? r.isExceeded : r.remaining === 0);
+      if (!refuse) return { exceeded: false, retryAfterSeconds: 0, firstRefusal: false };
       const id = `${name}:${r.key}`;
       const now = Date.now();
       const until = refused.get(id);
@@ -56,6 +64,10 @@ export async function registerLimiters(app: FastifyInstance, s: LimitSettings): 
       }
       return { exceeded: true, retryAfterSeconds: Math.max(1, r.ttlInSeconds), firstRefusal };
     };
+    return {
+      count: (req: FastifyRequest) => decide(req, true),
+      peek: (req: FastifyRequest) => decide(req, false),
+    };
   };
   // IPv6 clients are grouped by /64, since one host usually owns a whole /64.
   const address = (req: FastifyRequest) => normalizeIP(req.ip, 64);
@@ -63,11 +75,12 @@ export async function registerLimiters(app: FastifyInstance, s: LimitSettings): 
   const failures = make('auth', s.authFailuresPerIpPerMinute, (req) => `fail:${address(req)}`);
   const perKey = make('key', s.perKeyPerMinute, (req) => `key:${byKey.get(req) ?? 0}`);
   return {
-    anonymous,
-    authFailure: failures,
+    anonymous: anonymous.count,
+    authFailure: failures.count,
+    authFailuresUsedUp: failures.peek,
     key(req, keyId) {
       byKey.set(req, keyId);
-      return perKey(req);
+      return perKey.count(req);
     },
   };
 }

@@ -182,10 +182,22 @@ export async function authenticateKey(deps: KeyDeps, presented: string): Promise
     row = await findKeyByHash(deps.db, hash);
     if (row && !row.revokedAt) deps.cache?.set(hash, row, generation);
   }
-  if (!row || row.revokedAt) return undefined;
   const now = (deps.now ?? (() => new Date()))();
-  if (row.expiresAt && row.expiresAt.getTime() <= now.getTime()) return undefined;
+  if (!row || row.revokedAt || (row.expiresAt && row.expiresAt.getTime() <= now.getTime())) {
+    deps.cache?.forgetVerified(hash);
+    return undefined;
+  }
+  deps.cache?.markVerified(hash);
   return { keyId: row.id, role: row.role as Role, patientIds: row.patientIds ?? null };
+}
+
+/**
+ * Whether `presented` authenticated successfully on this instance lately (see
+ * {@link KeyCache.recentlyVerified}); false without a cache. Does not authenticate.
+ */
+export function isRecentlyVerifiedKey(deps: KeyDeps, presented: string): boolean {
+  if (!deps.cache || presented.length < 16 || presented.length > 256) return false;
+  return deps.cache.recentlyVerified(hashKey(presented));
 }
 
 /**
