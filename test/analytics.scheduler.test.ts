@@ -96,7 +96,7 @@ describe('server start-up', () => {
   it('runs the job once after start-up, before reporting ready, and shuts the scheduler down', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'pp-analytics-'));
     const pg = TEST_DB === 'postgres' ? await createPgTestDatabase() : undefined;
-    const adminKey = 'k'.repeat(40);
+    const adminKey = '6f1d0c9a7be24e83a5f7c2d91e4b08a3c6d5f2e1b7a94c08';
     const config = loadConfig({
       LOG_LEVEL: 'silent',
       PORT: '0',

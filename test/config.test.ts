@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, loadDotEnv } from '../src/config/config.js';
+import { ConfigError, estimatedEntropyBits, loadConfig, loadDotEnv } from '../src/config/config.js';
+import { generateKey } from '../src/modules/keys/keys.service.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'pp-config-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -190,7 +192,7 @@ describe('ANALYTICS_VERSION and ANALYTICS_CRON_SCHEDULE', () => {
 
 describe('ADMIN_API_KEY', () => {
   it('accepts 32 to 256 visible characters', () => {
-    const k32 = 'k'.repeat(32);
+    const k32 = 'Zq3vN8pXr1Lm6TbY0sWc9HdK2fJg7RuE';
     expect(loadConfig({ ADMIN_API_KEY: k32 }).adminApiKey).toBe(k32);
     const k256 = 'A1-_.~!'.repeat(36).padEnd(256, 'z');
     expect(loadConfig({ ADMIN_API_KEY: k256 }).adminApiKey).toBe(k256);
@@ -201,14 +203,59 @@ describe('ADMIN_API_KEY', () => {
     rejects({ ADMIN_API_KEY: 'changeme' }, 'ADMIN_API_KEY', 'must be at least 32 characters long');
   });
 
+  const guessable =
+    'is too easy to guess (too few different characters for its length; at least 96 bits estimated are ' +
+    'needed); use a random value, for example the output of `openssl rand -hex 32`';
+
+  it('rejects keys of repeated or few characters, without echoing them', () => {
+    for (const weak of [
+      'a'.repeat(32),
+      'k'.repeat(256),
+      `pp_ADMINKEY_${'a'.repeat(42)}7`,
+      'abababababababababababababababab',
+      'admin-admin-admin-admin-admin-admin',
+    ]) {
+      rejects({ ADMIN_API_KEY: weak }, 'ADMIN_API_KEY', guessable);
+    }
+  });
+
+  it('estimates entropy as Shannon entropy per character times length', () => {
+    expect(estimatedEntropyBits('a'.repeat(32))).toBe(0);
+    expect(estimatedEntropyBits('ab'.repeat(16))).toBe(32);
+    expect(estimatedEntropyBits('0123456789abcdef'.repeat(2))).toBe(128);
+  });
+
+  it('accepts whatever the recommended generators produce', () => {
+    // openssl rand -hex 32 / -base64 32 give the same text as these; generated keys are pp_ keys.
+    const generators: [string, () => string][] = [
+      ['openssl rand -hex 32', () => randomBytes(32).toString('hex')],
+      ['openssl rand -base64 32', () => randomBytes(32).toString('base64')],
+      ['a generated API key', () => generateKey().key],
+    ];
+    for (const [name, generate] of generators) {
+      let lowest = Number.POSITIVE_INFINITY;
+      for (let i = 0; i < 5_000; i++) {
+        const key = generate();
+        lowest = Math.min(lowest, estimatedEntropyBits(key));
+        expect(loadConfig({ ADMIN_API_KEY: key }).adminApiKey, name).toBe(key);
+      }
+      // Far above the bar, so no random draw comes near it.
+      expect(lowest, name).toBeGreaterThan(150);
+    }
+  });
+
   it('rejects keys that could never be presented', () => {
     rejects({ ADMIN_API_KEY: 'k'.repeat(257) }, 'ADMIN_API_KEY', 'must be at most 256 characters long');
     rejects(
-      { ADMIN_API_KEY: `${'k'.repeat(20)} ${'k'.repeat(20)}` },
+      { ADMIN_API_KEY: 'Zq3vN8pXr1Lm6Tb Y0sWc9HdK2fJg7RuE' },
       'ADMIN_API_KEY',
       'must be printable ASCII without spaces',
     );
-    rejects({ ADMIN_API_KEY: `${'k'.repeat(32)}é` }, 'ADMIN_API_KEY', 'must be printable ASCII without spaces');
+    rejects(
+      { ADMIN_API_KEY: 'Zq3vN8pXr1Lm6TbY0sWc9HdK2fJg7RuEé' },
+      'ADMIN_API_KEY',
+      'must be printable ASCII without spaces',
+    );
   });
 });
 

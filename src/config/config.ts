@@ -111,6 +111,26 @@ function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], 
   return v as T;
 }
 
+/** Least estimated entropy of ADMIN_API_KEY, in bits ({@link estimatedEntropyBits}). */
+export const MIN_ADMIN_KEY_BITS = 96;
+
+/**
+ * Estimated entropy of a secret in bits: the Shannon entropy of its character frequencies
+ * times its length. It catches repeated and few-symbol values (32 x "a" is 0 bits); random
+ * output passes with a wide margin (64 hex digits of `openssl rand -hex 32` score about
+ * 240), but an orderly value of many different characters is not recognised as weak.
+ */
+export function estimatedEntropyBits(value: string): number {
+  const counts = new Map<string, number>();
+  for (const ch of value) counts.set(ch, (counts.get(ch) ?? 0) + 1);
+  let perChar = 0;
+  for (const n of counts.values()) {
+    const p = n / value.length;
+    perChar -= p * Math.log2(p);
+  }
+  return perChar * value.length;
+}
+
 /**
  * Reads and validates configuration from an environment map (process.env by default).
  * Pure apart from the optional `.env` load done by {@link loadDotEnv}.
@@ -131,6 +151,14 @@ export function loadConfig(env: Env = process.env, opts: { isTty?: boolean } = {
   }
   if (adminApiKey !== undefined && !/^[\x21-\x7e]+$/.test(adminApiKey)) {
     throw new ConfigError('ADMIN_API_KEY', 'must be printable ASCII without spaces');
+  }
+  // Guessing is only slowed per address, so the one key an operator types in must be random.
+  if (adminApiKey !== undefined && estimatedEntropyBits(adminApiKey) < MIN_ADMIN_KEY_BITS) {
+    throw new ConfigError(
+      'ADMIN_API_KEY',
+      `is too easy to guess (too few different characters for its length; at least ${MIN_ADMIN_KEY_BITS} bits ` +
+        'estimated are needed); use a random value, for example the output of `openssl rand -hex 32`',
+    );
   }
   const version = str(env, 'ANALYTICS_VERSION') ?? '1';
   if (version !== '1' && version !== '2')
