@@ -5,6 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { request } from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
 import { createTestApp, type TestApp, testConfig } from './helpers/app.js';
 import { createTestDatabase } from './helpers/database.js';
+import { newPatient } from './helpers/security.js';
 
 describe('headers', () => {
   let t: TestApp;
@@ -109,6 +111,96 @@ describe('headers', () => {
     }
     const forged = await t.call(null, { method: 'GET', url: '/healthz', headers: { 'x-forwarded-proto': 'https' } });
     expect(forged.headers['strict-transport-security']).toBeUndefined();
+  });
+});
+
+describe('no-store, however the request target is spelled', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp();
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('keeps patient data out of caches when the path is percent-encoded', async () => {
+    const patient = await newPatient(t);
+    const reader = await t.key('reader');
+    for (const url of [`/%61pi/v1/patients/${patient.id}`, `/api/v1/%70atients/${patient.id}`]) {
+      const res = await t.call(reader, { method: 'GET', url });
+      expect({ status: res.statusCode, cache: res.headers['cache-control'], body: res.json() }, url).toEqual({
+        status: 200,
+        cache: 'no-store',
+        body: { ...patient },
+      });
+    }
+  });
+
+  it('keeps a new key secret out of caches when the path is percent-encoded', async () => {
+    const res = await t.call(t.adminKey, {
+      method: 'POST',
+      url: '/%61pi/v1/keys',
+      payload: { name: 'encoded path', role: 'reader' },
+    });
+    expect({ status: res.statusCode, cache: res.headers['cache-control'] }).toEqual({ status: 201, cache: 'no-store' });
+    const created = res.json();
+    expect(created).toMatchObject({ key: expect.stringMatching(/^pp_/), name: 'encoded path', role: 'reader' });
+    // The key was stored and works.
+    expect((await t.call(created.key, { method: 'GET', url: '/api/v1/patients' })).statusCode).toBe(200);
+  });
+
+  it('keeps patient data out of caches for an absolute-form request target', async () => {
+    const patient = await newPatient(t);
+    const reader = await t.key('reader');
+    const address = await t.app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = new URL(address);
+    const res = await new Promise<{ status: number; cache: string | undefined; body: string }>((resolve, reject) => {
+      const req = httpRequest(
+        {
+          host: '127.0.0.1',
+          port,
+          method: 'GET',
+          // Sent as-is on the request line: GET http://127.0.0.1:<port>/api/v1/patients/<id> HTTP/1.1
+          path: `http://127.0.0.1:${port}/api/v1/patients/${patient.id}`,
+          headers: { authorization: `Bearer ${reader}` },
+        },
+        (response) => {
+          let body = '';
+          response.setEncoding('utf8');
+          response.on('data', (chunk) => {
+            body += chunk;
+          });
+          response.on('end', () =>
+            resolve({ status: response.statusCode ?? 0, cache: response.headers['cache-control'], body }),
+          );
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    expect({ status: res.status, cache: res.cache, body: JSON.parse(res.body) }).toEqual({
+      status: 200,
+      cache: 'no-store',
+      body: { ...patient },
+    });
+  });
+
+  it('still lets public pages and assets be cached', async () => {
+    const health = await t.call(null, { method: 'GET', url: '/healthz' });
+    expect({ status: health.statusCode, cache: health.headers['cache-control'] }).toEqual({
+      status: 200,
+      cache: undefined,
+    });
+    const redoc = await t.call(null, { method: 'GET', url: '/redoc/redoc.standalone.js' });
+    expect({ status: redoc.statusCode, cache: redoc.headers['cache-control'] }).toEqual({
+      status: 200,
+      cache: 'public, max-age=86400',
+    });
+    const unknown = await t.call(null, { method: 'GET', url: '/%61pi/v1/nowhere' });
+    expect({ status: unknown.statusCode, cache: unknown.headers['cache-control'] }).toEqual({
+      status: 404,
+      cache: 'no-store',
+    });
   });
 });
 

@@ -1,9 +1,9 @@
 /**
- * Security headers on every response, no-store caching of patient data, CORS closed
+ * Security headers on every response, no-store caching of API responses, CORS closed
  * unless an allowlist is configured, HSTS only when served over TLS.
  */
 import cors from '@fastify/cors';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 
 /**
@@ -46,6 +46,18 @@ export const SECURITY_HEADERS: readonly (readonly [string, string])[] = [
   ['X-XSS-Protection', '0'],
 ];
 
+/**
+ * Whether a response must not be stored by browsers or proxies: anything from a route that
+ * needs a key (patient data, new key secrets), any route under /api and /metrics, and
+ * requests no route matched. Decided from the matched route, not the URL text, which the
+ * router decodes (`/%61pi/...`) and may receive in absolute form (`http://host/api/...`).
+ */
+export function neverCached(request: FastifyRequest): boolean {
+  const route = request.routeOptions;
+  if (route.config?.permission) return true;
+  return route.url === undefined || route.url.startsWith('/api/') || route.url === '/metrics';
+}
+
 async function securityPlugin(app: FastifyInstance, opts: { corsOrigins: string[] }): Promise<void> {
   // On the raw response, before anything else: routes and errors can still override them.
   app.addHook('onRequest', (_request, reply, done) => {
@@ -63,9 +75,7 @@ async function securityPlugin(app: FastifyInstance, opts: { corsOrigins: string[
   }
   app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', String(request.id));
-    // Patient data and operational data (metrics) are never cached by browsers or proxies.
-    if (request.url.startsWith('/api/') || request.url.startsWith('/metrics'))
-      reply.header('cache-control', 'no-store');
+    if (neverCached(request)) reply.header('cache-control', 'no-store');
     if (request.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
     done(null, payload);
   });
