@@ -1,8 +1,10 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { queryRows } from '../src/db/database.js';
 import { serializeError } from '../src/http/server-options.js';
 import { createTestApp, type TestApp, uniqueEmail } from './helpers/app.js';
 import { expectProblem, expectValidation } from './helpers/problem.js';
+import { newPatient, newReading } from './helpers/security.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -34,19 +36,21 @@ describe('problem details for every error', () => {
     });
   });
 
-  it('400 for an empty JSON body', async () => {
-    const res = await t.call(t.adminKey, {
-      method: 'POST',
-      url: '/api/v1/biometrics',
-      headers: { 'content-type': 'application/json' },
-      payload: '',
-    });
-    expectProblem(res, {
-      status: 400,
-      code: 'malformed_body',
-      detail: 'The request body is not valid JSON',
-      instance: '/api/v1/biometrics',
-    });
+  it('400 for malformed JSON that is not empty, prototype poisoning included', async () => {
+    for (const payload of [' ', '{"__proto__": {"x": 1}}', '{"constructor": {"prototype": {"x": 1}}}']) {
+      const res = await t.call(t.adminKey, {
+        method: 'DELETE',
+        url: '/api/v1/biometrics/1',
+        headers: { 'content-type': 'application/json' },
+        payload,
+      });
+      expectProblem(res, {
+        status: 400,
+        code: 'malformed_body',
+        detail: 'The request body is not valid JSON',
+        instance: '/api/v1/biometrics/1',
+      });
+    }
   });
 
   it('401 without a key, with a bad key and with a key in the URL, whatever else is wrong', async () => {
@@ -251,6 +255,96 @@ describe('problem details for every error', () => {
     const denied = await t.call(null, { method: 'HEAD', url: '/api/v1/patients' });
     expect(denied.statusCode).toBe(401);
     expect(denied.body).toBe('');
+  });
+});
+
+describe('a zero-length body sent as application/json', () => {
+  // Many clients set this header on every request; an empty body then means no body.
+  const JSON_HEADERS = { 'content-type': 'application/json' };
+
+  async function counts(patientId: number) {
+    const [row] = await queryRows<{ patients: number; readings: number; buffer: number }>(
+      t.database.db,
+      sql`select
+        (select count(*)::int from patients where id = ${patientId}) as patients,
+        (select count(*)::int from biometrics where patient_id = ${patientId}) as readings,
+        (select count(*)::int from biometrics_hourly where patient_id = ${patientId}) as buffer`,
+    );
+    return row;
+  }
+
+  it('is no body for DELETE /biometrics/{id}', async () => {
+    const p = await newPatient(t);
+    const r = await newReading(t, p.id);
+    const res = await t.call(t.adminKey, {
+      method: 'DELETE',
+      url: `/api/v1/biometrics/${r.id}`,
+      headers: JSON_HEADERS,
+      payload: '',
+    });
+    expect({ status: res.statusCode, body: res.json() }).toEqual({
+      status: 200,
+      body: { ok: true, deleted_id: r.id },
+    });
+    const rows = await queryRows(t.database.db, sql`select id from biometrics where id = ${r.id}`);
+    expect(rows).toEqual([]);
+  });
+
+  it('is no body for DELETE /patients/{id}, with a charset too', async () => {
+    const p = await newPatient(t);
+    await newReading(t, p.id);
+    const res = await t.call(t.adminKey, {
+      method: 'DELETE',
+      url: `/api/v1/patients/${p.id}`,
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+      payload: '',
+    });
+    expect({ status: res.statusCode, body: res.json() }).toEqual({
+      status: 200,
+      body: { ok: true, deleted_id: p.id, readings_deleted: 1 },
+    });
+    expect(await counts(p.id)).toEqual({ patients: 0, readings: 0, buffer: 0 });
+  });
+
+  it('is no body for POST /analytics/run (the configured engine runs)', async () => {
+    const res = await t.call(t.adminKey, {
+      method: 'POST',
+      url: '/api/v1/analytics/run',
+      headers: JSON_HEADERS,
+      payload: '',
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    const body = res.json();
+    const [row] = await queryRows<Record<string, unknown>>(
+      t.database.db,
+      sql`select id::int, version, trigger, instance, status,
+        to_char(started_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as started_at,
+        to_char(finished_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as finished_at,
+        buckets_touched::int, rows_consumed::int, error
+        from analytics_runs where id = ${body.id}`,
+    );
+    expect(row).toMatchObject({ version: t.config.analyticsVersion, trigger: 'manual', status: 'succeeded' });
+    expect(body).toEqual(row);
+  });
+
+  it('is a 422 validation problem on routes that need a body, and writes nothing', async () => {
+    const p = await newPatient(t);
+    const before = await counts(p.id);
+    const post = await t.call(t.adminKey, {
+      method: 'POST',
+      url: '/api/v1/biometrics',
+      headers: JSON_HEADERS,
+      payload: '',
+    });
+    expectValidation(post, '/api/v1/biometrics', [{ field: 'body', message: 'must be object' }]);
+    const patch = await t.call(t.adminKey, {
+      method: 'PATCH',
+      url: `/api/v1/patients/${p.id}`,
+      headers: JSON_HEADERS,
+      payload: '',
+    });
+    expectValidation(patch, `/api/v1/patients/${p.id}`, [{ field: 'body', message: 'must be object' }]);
+    expect(await counts(p.id)).toEqual(before);
   });
 });
 

@@ -298,6 +298,24 @@ async function problemPlugin(app: FastifyInstance): Promise<void> {
   // hands routes a string that then fails validation with 422 instead of 415.
   app.removeContentTypeParser('text/plain');
 
+  // Many clients send `Content-Type: application/json` on every request, body or not, and
+  // FastAPI reads a zero-length body as no body. Fastify's parser refuses it (400), so it is
+  // wrapped: empty means "no body" (routes without a body schema run, the others answer the
+  // usual 422), anything else goes to the default parser, which keeps its prototype-poisoning
+  // checks; the body limit is enforced before any parser runs.
+  const jsonParser = app.getDefaultJsonParser(
+    app.initialConfig.onProtoPoisoning ?? 'error',
+    app.initialConfig.onConstructorPoisoning ?? 'error',
+  );
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body: string, done) => {
+    if (body.length === 0) {
+      done(null, undefined);
+      return;
+    }
+    jsonParser(request, body, done);
+  });
+
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof AppError) {
       return sendProblem(request, reply, err.status, err.code, err.message, err.errors);
