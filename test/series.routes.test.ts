@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp, uniqueEmail } from './helpers/app.js';
+import { expectValidation } from './helpers/problem.js';
 
 let t: TestApp;
 let patientId = 0;
@@ -143,6 +144,49 @@ describe('GET /api/v1/biometrics/series', () => {
     const res = await series(`patient_id=${patientId}&${q}`);
     expect(res.statusCode).toBe(422);
     expect(res.json().errors.map((e: { field: string }) => e.field)).toContain(field);
+  });
+
+  it.each(['+05', '-03', '+05:30', '+0530', '0', '5', 'UTC+5', 'GMT-3', 'utc-05', 'UT+1', 'GMT+0'])(
+    'refuses the offset or POSIX zone %s with 422 on query.tz, on every Node version',
+    async (tz) => {
+      const res = await series(
+        `patient_id=${patientId}&from=2025-03-01T00:00:00Z&to=2025-03-02T00:00:00Z&tz=${encodeURIComponent(tz)}`,
+      );
+      expectValidation(res, '/api/v1/biometrics/series', [
+        {
+          field: 'query.tz',
+          message: 'must be an IANA time zone name such as Europe/Paris (UTC offsets are not accepted)',
+        },
+      ]);
+    },
+  );
+
+  it('reads Etc/GMT+5 as IANA does (five hours behind UTC), in the database too', async () => {
+    const res = await series(
+      `patient_id=${patientId}&type=weight&from=2025-03-01T00:00:00Z&to=2025-03-31T00:00:00Z&bucket=day&tz=Etc/GMT%2B5`,
+    );
+    expect({ status: res.statusCode, body: res.json() }).toEqual({
+      status: 200,
+      body: {
+        patient_id: patientId,
+        bucket: 'day',
+        tz: 'Etc/GMT+5',
+        from: '2025-03-01T00:00:00.000Z',
+        to: '2025-03-31T00:00:00.000Z',
+        items: [
+          {
+            type: 'weight',
+            bucket_start: '2025-03-08T05:00:00.000Z',
+            bucket_end: '2025-03-09T05:00:00.000Z',
+            min: 154 * 0.45359237,
+            max: 154 * 0.45359237,
+            avg: 154 * 0.45359237,
+            count: 1,
+            unit: 'kg',
+          },
+        ],
+      },
+    });
   });
 
   it('applies the key scope with the same 404 as a missing patient, and needs a reading permission', async () => {

@@ -9,6 +9,9 @@ export type SeriesBucket = (typeof SERIES_BUCKETS)[number];
 /** Most buckets one request may span, per type (about 13 months of hours). */
 export const MAX_SERIES_BUCKETS = 10_000;
 
+/** What `tz` must be; validation messages say "must be" and this. */
+export const TZ_DESCRIPTION = 'an IANA time zone name such as Europe/Paris (UTC offsets are not accepted)';
+
 export const SeriesQuery = Type.Object({
   patient_id: Type.Integer({ minimum: 1, maximum: 2147483647 }),
   type: Type.Optional(ReadingTypeSchema),
@@ -18,9 +21,10 @@ export const SeriesQuery = Type.Object({
   tz: Type.String({
     minLength: 1,
     maxLength: 64,
-    pattern: '^[A-Za-z0-9_+\\-/]+$',
+    pattern: '^[A-Za-z][A-Za-z0-9_+\\-/]*$',
     default: 'UTC',
-    description: 'IANA time zone whose hours or days are the buckets, such as Europe/Berlin',
+    // Also the validation message ("must be ..."), the same one the service gives.
+    description: TZ_DESCRIPTION,
   }),
 });
 export type SeriesQueryT = Static<typeof SeriesQuery>;

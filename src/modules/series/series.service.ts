@@ -4,12 +4,21 @@ import { NotFoundError, ValidationError } from '../../domain/errors.js';
 import { parseTimestamp } from '../../domain/timestamps.js';
 import { findPatient } from '../patients/patients.repository.js';
 import * as repo from './series.repository.js';
-import { MAX_SERIES_BUCKETS, type SeriesQueryT, type SeriesResponseDto } from './series.schemas.js';
+import { MAX_SERIES_BUCKETS, type SeriesQueryT, type SeriesResponseDto, TZ_DESCRIPTION } from './series.schemas.js';
 
 const BUCKET_MS = { hour: 3_600_000, day: 86_400_000 } as const;
 
-/** True when both the runtime and the database know the zone (both use IANA tzdata). */
-export function isKnownTimeZone(tz: string): boolean {
+/**
+ * Offsets (`+05`, `-03:00`, `0`) and POSIX-style zones (`UTC+5`, `GMT-3`). Newer runtimes
+ * accept some offsets as zones while PostgreSQL reads them as POSIX zones with the opposite
+ * sign (buckets shifted by twice the offset), and older runtimes refuse them; so they are
+ * refused everywhere. `Etc/GMT+5` is an IANA name, which both sides read alike.
+ */
+const OFFSET_OR_POSIX = /^(?:[^A-Za-z]|(?:UTC|GMT|UT)[+-])/i;
+
+/** True for an IANA zone name, which both the runtime and the database read from tzdata. */
+export function isIanaTimeZone(tz: string): boolean {
+  if (OFFSET_OR_POSIX.test(tz)) return false;
   try {
     new Intl.DateTimeFormat('en', { timeZone: tz });
     return true;
@@ -41,8 +50,8 @@ export async function readingSeries(
       },
     ]);
   }
-  const tzError = new ValidationError([{ field: 'query.tz', message: 'must be an IANA time zone name' }]);
-  if (!isKnownTimeZone(q.tz)) throw tzError;
+  const tzError = new ValidationError([{ field: 'query.tz', message: `must be ${TZ_DESCRIPTION}` }]);
+  if (!isIanaTimeZone(q.tz)) throw tzError;
   if (!(await findPatient(deps.db, q.patient_id))) throw new NotFoundError('Patient');
   let rows: repo.SeriesRow[];
   try {
