@@ -426,6 +426,23 @@ describe('GET /api/v1/biometrics (history)', () => {
     });
   });
 
+  it('reads an empty type as no filter, as the reference does', async () => {
+    const all = await history(`patient_id=${pid}`);
+    const empty = await history(`patient_id=${pid}&type=`);
+    expect({ status: empty.statusCode, body: empty.json() }).toEqual({ status: 200, body: all.json() });
+    expect(all.json().total).toBe(6);
+    const paged = await history(`patient_id=${pid}&type=&size=2&page=2`);
+    expect(paged.json()).toEqual({
+      page: 2,
+      size: 2,
+      total: 6,
+      items: [
+        item('g2', '2025-05-02T08:00:00.000Z', 'glucose', 95, 'mg/dL'),
+        item('d1', '2025-05-01T08:00:00.000Z', 'diastolic', 80, 'mmHg'),
+      ],
+    });
+  });
+
   it('takes from inclusive and to exclusive, in any offset', async () => {
     const res = await history(`patient_id=${pid}&from=2025-05-02T08:00:00Z&to=2025-05-04T08:00:00Z`);
     expect(res.json().items.map((i: { id: number }) => i.id)).toEqual([ids.w1, ids.g2]);
@@ -471,6 +488,8 @@ describe('GET /api/v1/biometrics (history)', () => {
     ['page=1e2', 'query.page', 'must be integer'],
     ['size=0x10', 'query.size', 'must be integer'],
     ['type=pulse', 'query.type', TYPE_MESSAGE],
+    ['type=%20', 'query.type', TYPE_MESSAGE],
+    ['from=', 'query.from', TS_MESSAGE],
     ['from=2025-02-30', 'query.from', TS_MESSAGE],
     ['to=tomorrow', 'query.to', TS_MESSAGE],
   ])('rejects %s with 422', async (q, field, message) => {

@@ -8,7 +8,7 @@
  */
 import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import type { FastifySchemaCompiler } from 'fastify';
+import type { FastifyRequest, FastifySchemaCompiler } from 'fastify';
 import { isValidDate, parseTimestamp } from '../domain/timestamps.js';
 
 // ajv-formats ships CommonJS with a default export property.
@@ -96,5 +96,18 @@ export function buildValidatorCompiler(): FastifySchemaCompiler<unknown> {
   return ({ schema, httpPart }) => {
     if (httpPart === 'body') return strict.compile(schema as object);
     return withPrechecks(coercing.compile(schema as object), (data) => numberTextErrors(schema as JsonSchema, data));
+  };
+}
+
+/**
+ * A route's preValidation hook that treats an empty value of the named query parameters
+ * (`?type=`) as absent. The reference reads an empty filter as no filter, and its clients
+ * send them; only the listed parameters are affected, so an empty id or date stays a 422.
+ */
+export function emptyQueryMeansAbsent(...names: string[]): (request: FastifyRequest) => Promise<void> {
+  return async (request) => {
+    const query = request.query as Record<string, unknown> | undefined;
+    if (!query) return;
+    for (const name of names) if (query[name] === '') delete query[name];
   };
 }
