@@ -1,3 +1,4 @@
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analytics } from '../src/db/schema.js';
 import { createTestApp, type TestApp, uniqueEmail } from './helpers/app.js';
@@ -157,6 +158,101 @@ describe('GET /api/v1/analytics', () => {
     expect(res.headers['x-total-count']).toBe('0');
   });
 
+  it('answers 404 for an unknown or erased patient, the same problem a scoped key gets for another patient', async () => {
+    const erased = await newPatient();
+    await t.database.db.insert(analytics).values({
+      patientId: erased,
+      type: 'glucose',
+      bucketStart: new Date('2025-05-24T08:00:00Z'),
+      ...G2,
+      computedAt: new Date(COMPUTED),
+    });
+    const del = await t.call(t.adminKey, { method: 'DELETE', url: `/api/v1/patients/${erased}` });
+    expect(del.statusCode).toBe(200);
+    expect(await t.database.db.select().from(analytics).where(eq(analytics.patientId, erased))).toEqual([]);
+    const notFound = { status: 404, code: 'not_found', detail: 'Patient not found', instance: '/api/v1/analytics' };
+    for (const query of [
+      'patient_id=2147483647',
+      `patient_id=${erased}`,
+      `patient_id=${erased}&size=5&page=2`,
+      `patient_id=${erased}&metric=glucose_avg`,
+    ]) {
+      const res = await list(query);
+      expectProblem(res, notFound);
+      expect(res.headers['x-total-count']).toBeUndefined();
+    }
+    const scoped = await t.key('reader', [p2]);
+    expectProblem(await list(`patient_id=${p1}`, scoped), notFound);
+    expectProblem(await list(`patient_id=${erased}`, scoped), notFound);
+  });
+
+  it('returns every matching item without page and size, and pages of 100 when only page is given', async () => {
+    const p = await newPatient();
+    const computedAt = new Date(COMPUTED);
+    const rows = Array.from({ length: 45 }, (_, i) => ({
+      patientId: p,
+      type: 'glucose',
+      bucketStart: new Date(Date.UTC(2025, 0, 1, i)),
+      min: i,
+      max: i + 2,
+      sum: 2 * i + 2,
+      count: 2,
+      computedAt,
+    }));
+    await t.database.db.insert(analytics).values(rows);
+    const newestFirst = rows
+      .slice()
+      .reverse()
+      .flatMap((r) => itemsOf(p, 'glucose', r.bucketStart.toISOString(), r));
+    expect(newestFirst).toHaveLength(135);
+
+    const all = await list(`patient_id=${p}`);
+    expect({ status: all.statusCode, total: all.headers['x-total-count'], body: all.json() }).toEqual({
+      status: 200,
+      total: '135',
+      body: newestFirst,
+    });
+    const firstPage = await list(`patient_id=${p}&page=1`);
+    expect({ total: firstPage.headers['x-total-count'], body: firstPage.json() }).toEqual({
+      total: '135',
+      body: newestFirst.slice(0, 100),
+    });
+    const secondPage = await list(`patient_id=${p}&page=2`);
+    expect(secondPage.json()).toEqual(newestFirst.slice(100));
+    const sized = await list(`patient_id=${p}&size=7`);
+    expect({ total: sized.headers['x-total-count'], body: sized.json() }).toEqual({
+      total: '135',
+      body: newestFirst.slice(0, 7),
+    });
+    const oneMetric = await list(`patient_id=${p}&metric=glucose_max`);
+    expect({ total: oneMetric.headers['x-total-count'], body: oneMetric.json() }).toEqual({
+      total: '45',
+      body: newestFirst.filter((i) => i.metric_name === 'glucose_max'),
+    });
+  });
+
+  it('reads an empty metric or type as no filter', async () => {
+    const unfiltered = await list(`patient_id=${p1}`);
+    for (const query of ['metric=', 'type=', 'metric=&type=']) {
+      const res = await list(`patient_id=${p1}&${query}`);
+      expect({ status: res.statusCode, total: res.headers['x-total-count'], body: res.json() }, query).toEqual({
+        status: 200,
+        total: '9',
+        body: unfiltered.json(),
+      });
+    }
+    const typeOnly = await list(`patient_id=${p1}&metric=&type=weight`);
+    expect(typeOnly.json()).toEqual(itemsOf(p1, 'weight', '2025-05-24T10:00:00.000Z', W1));
+    const metricOnly = await list(`patient_id=${p1}&metric=glucose_min&type=`);
+    expect(metricOnly.json()).toEqual([
+      itemsOf(p1, 'glucose', '2025-05-24T10:00:00.000Z', G2)[0],
+      itemsOf(p1, 'glucose', '2025-05-24T08:00:00.000Z', G1)[0],
+    ]);
+    expectValidation(await list('metric=%20'), '/api/v1/analytics', [
+      { field: 'query.metric', message: `must be one of: ${METRICS.join(', ')}` },
+    ]);
+  });
+
   it('rejects an unknown metric, listing the valid ones', async () => {
     expectValidation(await list('metric=glucose_median'), '/api/v1/analytics', [
       { field: 'query.metric', message: `must be one of: ${METRICS.join(', ')}` },
@@ -170,6 +266,9 @@ describe('GET /api/v1/analytics', () => {
     ['size=0', 'query.size', 'must be >= 1'],
     ['size=1001', 'query.size', 'must be <= 1000'],
     ['page=0', 'query.page', 'must be >= 1'],
+    ['page=', 'query.page', 'must be integer'],
+    ['size=', 'query.size', 'must be integer'],
+    ['patient_id=', 'query.patient_id', 'must be integer'],
     ['from=2025-02-30T00:00:00Z', 'query.from', TS_MESSAGE],
   ])('rejects %s with 422', async (q, field, message) => {
     expectValidation(await list(q), '/api/v1/analytics', [{ field, message }]);

@@ -395,6 +395,30 @@ describe('audit coverage', () => {
     });
   });
 
+  it('a refused analytics request for another patient names that patient, and the audit query finds it', async () => {
+    const other = await newPatient(t);
+    const { res, events, id } = await traced(keys.patient, {
+      method: 'GET',
+      url: `/api/v1/analytics?patient_id=${other.id}`,
+    });
+    expect(res.statusCode).toBe(404);
+    expectOneEvent(events, {
+      id,
+      route: '/api/v1/analytics',
+      method: 'GET',
+      status: 404,
+      outcome: 'not_found',
+      role: 'patient',
+      patientIds: [other.id],
+      recordIds: null,
+    });
+    const trail = await t.call(keys.admin, { method: 'GET', url: `/api/v1/audit?patient_id=${other.id}` });
+    expect(trail.statusCode).toBe(200);
+    const attempt = trail.json().items.filter((e: { request_id: string }) => e.request_id === id);
+    expect(attempt).toHaveLength(1);
+    expect(attempt[0]).toMatchObject({ patient_ids: [other.id], status: 404, outcome: 'not_found' });
+  });
+
   it('a rejected request (422) gets one rejected event', async () => {
     const { res, events, id } = await traced(keys.clinician, {
       method: 'POST',

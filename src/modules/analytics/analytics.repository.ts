@@ -2,26 +2,26 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { type DbOrTx, queryRows } from '../../db/database.js';
 import type { ReadingType } from '../../domain/readings.js';
-import type { Stat } from './analytics.schemas.js';
 
 export interface AnalyticsFilter {
   /** Restrict to these patients (key scope); null means all. */
   scope: number[] | null;
   patientId?: number | undefined;
   type?: ReadingType | undefined;
-  stat?: Stat | undefined;
   from?: Date | undefined;
   to?: Date | undefined;
 }
 
-export interface AnalyticsMetricRow {
+/** One stored bucket; instants as epoch milliseconds (cheaper to read than dates). */
+export interface AnalyticsBucketRow {
   patientId: number;
   type: ReadingType;
-  stat: Stat;
-  value: number;
+  bucketStartMs: number;
+  computedAtMs: number;
+  min: number;
+  max: number;
+  sum: number;
   count: number;
-  bucketStart: Date;
-  computedAt: Date;
 }
 
 function bucketWhere(f: AnalyticsFilter): SQL {
@@ -34,49 +34,40 @@ function bucketWhere(f: AnalyticsFilter): SQL {
   return sql.join(parts, sql` and `);
 }
 
-/** One item per (bucket, stat), newest bucket first; with the total item count. */
-export async function listMetrics(
+/**
+ * Buckets matching the filter, newest first, then by patient and type; `window` counts
+ * buckets. One row per bucket (not per metric), with instants as numbers: on a long
+ * history the driver's parsing of rows and dates is what costs, not the query.
+ */
+export async function listBuckets(
   db: DbOrTx,
   f: AnalyticsFilter,
-  limit: number,
-  offset: number,
-): Promise<{ rows: AnalyticsMetricRow[]; total: number }> {
-  const w = bucketWhere(f);
-  const stats = f.stat ? [f.stat] : ['min', 'max', 'avg'];
-  const statValues = sql.join(
-    stats.map((s, i) => {
-      const expr = s === 'avg' ? sql`a.sum / a.count` : s === 'min' ? sql`a.min` : sql`a.max`;
-      return sql`(${s}::text, ${i}::int, ${expr})`;
-    }),
-    sql`, `,
+  window?: { limit: number; offset: number },
+): Promise<AnalyticsBucketRow[]> {
+  const rows = await queryRows(
+    db,
+    sql`
+    select a.patient_id, a.type, a.min, a.max, a.sum, a.count,
+      floor(extract(epoch from a.bucket_start) * 1000)::float8 as bucket_start_ms,
+      floor(extract(epoch from a.computed_at) * 1000)::float8 as computed_at_ms
+    from analytics a where ${bucketWhere(f)}
+    order by a.bucket_start desc nulls last, a.patient_id, a.type
+    ${window ? sql`limit ${window.limit} offset ${window.offset}` : sql``}`,
   );
-  const [page, total] = await Promise.all([
-    queryRows(
-      db,
-      sql`
-      select a.patient_id, a.type, m.stat, m.value, a.count, a.bucket_start, a.computed_at
-      from (
-        select * from analytics a where ${w}
-        order by a.bucket_start desc nulls last, a.patient_id, a.type
-        limit ${Math.ceil((limit + offset) / stats.length) + 1}
-      ) a
-      cross join lateral (values ${statValues}) as m(stat, ord, value)
-      order by a.bucket_start desc nulls last, a.patient_id, a.type, m.ord
-      limit ${limit} offset ${offset}`,
-    ),
-    queryRows(db, sql`select count(*)::int8 as n from analytics a where ${w}`),
-  ]);
-  const rows = page.map((x) => {
-    return {
-      patientId: Number(x.patient_id),
-      type: x.type as ReadingType,
-      stat: x.stat as Stat,
-      value: Number(x.value),
-      count: Number(x.count),
-      bucketStart: x.bucket_start instanceof Date ? x.bucket_start : new Date(String(x.bucket_start)),
-      computedAt: x.computed_at instanceof Date ? x.computed_at : new Date(String(x.computed_at)),
-    };
-  });
-  const n = Number(total[0]?.n ?? 0);
-  return { rows, total: n * stats.length };
+  return rows.map((x) => ({
+    patientId: Number(x.patient_id),
+    type: x.type as ReadingType,
+    bucketStartMs: Number(x.bucket_start_ms),
+    computedAtMs: Number(x.computed_at_ms),
+    min: Number(x.min),
+    max: Number(x.max),
+    sum: Number(x.sum),
+    count: Number(x.count),
+  }));
+}
+
+/** Number of buckets matching the filter. */
+export async function countBuckets(db: DbOrTx, f: AnalyticsFilter): Promise<number> {
+  const rows = await queryRows(db, sql`select count(*)::int8 as n from analytics a where ${bucketWhere(f)}`);
+  return Number(rows[0]?.n ?? 0);
 }

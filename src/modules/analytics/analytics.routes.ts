@@ -2,6 +2,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { principalOf, type RoutePluginOptions } from '../../http/types.js';
+import { emptyQueryMeansAbsent } from '../../http/validation.js';
 import * as runs from './analytics.runs.service.js';
 import { listAnalyticsSchema, listRunsSchema, runAnalyticsSchema } from './analytics.schemas.js';
 import * as service from './analytics.service.js';
@@ -11,12 +12,22 @@ export async function analyticsRoutes(app: FastifyInstance, { deps }: RoutePlugi
   const svc = { db: deps.database.db };
   const jobDeps = { db: deps.database.jobsDb, log: deps.log, now: deps.now, instanceId: deps.instanceId };
 
-  r.get('/analytics', { schema: listAnalyticsSchema, config: { permission: 'analytics:read' } }, async (req, reply) => {
-    const { items, total } = await service.listAnalytics(svc, principalOf(req).patientIds, req.query);
-    req.auditPatients([...new Set(items.map((i) => i.patient_id))]);
-    reply.header('x-total-count', String(total));
-    return items;
-  });
+  r.get(
+    '/analytics',
+    {
+      schema: listAnalyticsSchema,
+      config: { permission: 'analytics:read' },
+      preValidation: emptyQueryMeansAbsent('metric', 'type'),
+    },
+    async (req, reply) => {
+      // Recorded first, so a refused request (404) still names the patient it asked for.
+      if (req.query.patient_id !== undefined) req.auditPatients([req.query.patient_id]);
+      const { items, total } = await service.listAnalytics(svc, principalOf(req).patientIds, req.query);
+      if (req.query.patient_id === undefined) req.auditPatients([...new Set(items.map((i) => i.patient_id))]);
+      reply.header('x-total-count', String(total));
+      return items;
+    },
+  );
 
   r.post(
     '/analytics/run',

@@ -22,21 +22,45 @@ export const AnalyticsItem = Type.Object(
 );
 export type AnalyticsItemDto = Static<typeof AnalyticsItem>;
 
+/** Page size when `page` is given without `size`. */
+export const DEFAULT_ANALYTICS_PAGE_SIZE = 100;
+
 export const AnalyticsQuery = Type.Object({
   patient_id: Type.Optional(Type.Integer({ minimum: 1, maximum: 2147483647 })),
-  metric: Type.Optional(Type.Union(METRIC_NAMES.map((m) => Type.Literal(m)))),
+  metric: Type.Optional(
+    Type.Union(
+      METRIC_NAMES.map((m) => Type.Literal(m)),
+      { description: 'One metric name; empty means no filter' },
+    ),
+  ),
   type: Type.Optional(ReadingTypeSchema),
   from: Type.Optional(Timestamp),
   to: Type.Optional(Timestamp),
-  ...PageQuery,
-  size: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+  // No defaults: without page and size the whole list is returned, as the reference does.
+  page: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 1_000_000,
+      description: '1-based page number; with neither page nor size, every item',
+    }),
+  ),
+  size: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 1000,
+      description: `Items per page (${DEFAULT_ANALYTICS_PAGE_SIZE} when only page is given); with neither page nor size, every item`,
+    }),
+  ),
 });
 export type AnalyticsQueryT = Static<typeof AnalyticsQuery>;
 
 export const listAnalyticsSchema = {
   tags: ['analytics'],
   summary: 'Hourly min, max and average per patient and type, newest bucket first',
-  description: 'The total number of items matching the filters is in the X-Total-Count header.',
+  description:
+    'Without page and size, every matching item (as the reference answers); with either, one page. ' +
+    'The total number of items matching the filters is in the X-Total-Count header. An empty metric or type ' +
+    "is no filter. An unknown patient is a 404, as is one outside the key's scope.",
   querystring: AnalyticsQuery,
   response: { 200: Type.Array(AnalyticsItem), ...errorResponses },
 };

@@ -3,9 +3,16 @@ import type { Db } from '../../db/database.js';
 import { NotFoundError, ValidationError } from '../../domain/errors.js';
 import type { ReadingType } from '../../domain/readings.js';
 import { parseTimestamp } from '../../domain/timestamps.js';
+import { patientExists } from '../patients/patients.repository.js';
 import { bucketEndOf } from './analytics.buckets.js';
 import * as repo from './analytics.repository.js';
-import type { AnalyticsItemDto, AnalyticsQueryT, Stat } from './analytics.schemas.js';
+import {
+  type AnalyticsItemDto,
+  type AnalyticsQueryT,
+  DEFAULT_ANALYTICS_PAGE_SIZE,
+  STATS,
+  type Stat,
+} from './analytics.schemas.js';
 
 function parseMetric(metric: string): { type: ReadingType; stat: Stat } {
   const i = metric.lastIndexOf('_');
@@ -19,6 +26,19 @@ function toDate(field: string, text: string | undefined): Date | undefined {
   return new Date(ms);
 }
 
+/** The page of items a request asks for, or undefined for all of them. */
+function itemWindow(q: AnalyticsQueryT): { offset: number; size: number } | undefined {
+  if (q.page === undefined && q.size === undefined) return undefined;
+  const size = q.size ?? DEFAULT_ANALYTICS_PAGE_SIZE;
+  return { offset: ((q.page ?? 1) - 1) * size, size };
+}
+
+/**
+ * Analytics items, newest bucket first, with the number matching the filters. Without
+ * `page` and `size` every matching item is returned (the reference has no paging). A
+ * named patient that does not exist is a 404, the same answer a key scoped to other
+ * patients gets.
+ */
 export async function listAnalytics(
   deps: { db: Db },
   scope: number[] | null,
@@ -29,29 +49,49 @@ export async function listAnalytics(
   if (m && q.type && m.type !== q.type) {
     throw new ValidationError([{ field: 'query.type', message: 'does not match the type of metric' }]);
   }
-  const { rows, total } = await repo.listMetrics(
-    deps.db,
-    {
-      scope,
-      patientId: q.patient_id,
-      type: m?.type ?? q.type,
-      stat: m?.stat,
-      from: toDate('query.from', q.from),
-      to: toDate('query.to', q.to),
-    },
-    q.size,
-    (q.page - 1) * q.size,
-  );
-  return {
-    total,
-    items: rows.map((r) => ({
-      patient_id: r.patientId,
-      metric_name: `${r.type}_${r.stat}`,
-      value: r.value,
-      computed_at: r.computedAt.toISOString(),
-      bucket_start: r.bucketStart.toISOString(),
-      bucket_end: bucketEndOf(r.bucketStart).toISOString(),
-      count: r.count,
-    })),
+  const stats: readonly Stat[] = m ? [m.stat] : STATS;
+  const filter: repo.AnalyticsFilter = {
+    scope,
+    patientId: q.patient_id,
+    type: m?.type ?? q.type,
+    from: toDate('query.from', q.from),
+    to: toDate('query.to', q.to),
   };
+  // Each bucket is stats.length items: a page of items is read as the buckets it spans.
+  const page = itemWindow(q);
+  const first = page ? Math.floor(page.offset / stats.length) : 0;
+  const [buckets, bucketCount] = await Promise.all([
+    repo.listBuckets(
+      deps.db,
+      filter,
+      page ? { offset: first, limit: Math.ceil((page.offset + page.size) / stats.length) - first } : undefined,
+    ),
+    page ? repo.countBuckets(deps.db, filter) : undefined,
+  ]);
+  const total = (bucketCount ?? buckets.length) * stats.length;
+  // Only an empty result needs the extra lookup to tell "no analytics" from "no patient".
+  if (total === 0 && q.patient_id !== undefined && !(await patientExists(deps.db, q.patient_id))) {
+    throw new NotFoundError('Patient');
+  }
+  const items: AnalyticsItemDto[] = [];
+  for (const b of buckets) {
+    // Formatted once per bucket, shared by its items.
+    const computedAt = new Date(b.computedAtMs).toISOString();
+    const bucketStart = new Date(b.bucketStartMs).toISOString();
+    const bucketEnd = bucketEndOf(new Date(b.bucketStartMs)).toISOString();
+    for (const stat of stats) {
+      items.push({
+        patient_id: b.patientId,
+        metric_name: `${b.type}_${stat}`,
+        value: stat === 'avg' ? b.sum / b.count : b[stat],
+        computed_at: computedAt,
+        bucket_start: bucketStart,
+        bucket_end: bucketEnd,
+        count: b.count,
+      });
+    }
+  }
+  if (!page) return { items, total };
+  const skip = page.offset - first * stats.length;
+  return { items: items.slice(skip, skip + page.size), total };
 }
