@@ -1,4 +1,4 @@
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analytics } from '../src/db/schema.js';
 import { createTestApp, type TestApp, uniqueEmail } from './helpers/app.js';
@@ -251,6 +251,38 @@ describe('GET /api/v1/analytics', () => {
     expectValidation(await list('metric=%20'), '/api/v1/analytics', [
       { field: 'query.metric', message: `must be one of: ${METRICS.join(', ')}` },
     ]);
+  });
+
+  it('refuses an unpaged list above 50,000 items, and serves it in pages or narrowed', async () => {
+    const p = await newPatient();
+    // 16,667 glucose buckets: 50,001 items with all three statistics, 16,667 with one.
+    await t.database.db.execute(sql`
+      insert into analytics (patient_id, type, bucket_start, min, max, sum, count, computed_at)
+      select ${p}::int, 'glucose', timestamptz '2020-01-01T00:00:00Z' + make_interval(hours => i), 90, 110, 200, 2,
+        ${COMPUTED}::timestamptz
+      from generate_series(0, 16666) as i`);
+    expectValidation(await list(`patient_id=${p}`), '/api/v1/analytics', [
+      {
+        field: 'query.size',
+        message:
+          'more than 50000 items match: ask for them in pages with page and size, or narrow the list with metric, type, from or to',
+      },
+    ]);
+    const narrowed = await list(`patient_id=${p}&metric=glucose_max`);
+    expect(narrowed.statusCode).toBe(200);
+    expect(narrowed.headers['x-total-count']).toBe('16667');
+    const items = narrowed.json() as { metric_name: string; value: number; bucket_start: string }[];
+    expect(items).toHaveLength(16667);
+    expect(items.every((i) => i.metric_name === 'glucose_max' && i.value === 110)).toBe(true);
+    expect(items[0]?.bucket_start).toBe('2021-11-25T10:00:00.000Z');
+    const page = await list(`patient_id=${p}&page=2&size=3`);
+    expect({ status: page.statusCode, total: page.headers['x-total-count'], body: page.json() }).toEqual({
+      status: 200,
+      total: '50001',
+      body: itemsOf(p, 'glucose', '2021-11-25T09:00:00.000Z', { min: 90, max: 110, sum: 200, count: 2 }),
+    });
+    const stored = await t.database.db.select().from(analytics).where(eq(analytics.patientId, p));
+    expect(stored).toHaveLength(16667);
   });
 
   it('rejects an unknown metric, listing the valid ones', async () => {

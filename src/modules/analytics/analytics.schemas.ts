@@ -41,14 +41,14 @@ export const AnalyticsQuery = Type.Object({
     Type.Integer({
       minimum: 1,
       maximum: 1_000_000,
-      description: '1-based page number; with neither page nor size, every item',
+      description: '1-based page number; with neither page nor size, every item (at most 50,000)',
     }),
   ),
   size: Type.Optional(
     Type.Integer({
       minimum: 1,
       maximum: 1000,
-      description: `Items per page (${DEFAULT_ANALYTICS_PAGE_SIZE} when only page is given); with neither page nor size, every item`,
+      description: `Items per page (${DEFAULT_ANALYTICS_PAGE_SIZE} when only page is given); with neither page nor size, every item (at most 50,000)`,
     }),
   ),
 });
@@ -58,7 +58,7 @@ export const listAnalyticsSchema = {
   tags: ['analytics'],
   summary: 'Hourly min, max and average per patient and type, newest bucket first',
   description:
-    'Without page and size, every matching item (as the reference answers); with either, one page. ' +
+    'Without page and size, every matching item (as the reference answers; above 50,000 a 422 asks for pages); with either, one page. ' +
     'The total number of items matching the filters is in the X-Total-Count header. An empty metric or type ' +
     "is no filter. An unknown patient is a 404, as is one outside the key's scope.",
   querystring: AnalyticsQuery,

@@ -26,6 +26,13 @@ function toDate(field: string, text: string | undefined): Date | undefined {
   return new Date(ms);
 }
 
+/**
+ * Most items an unpaged list answers. Above it the request is refused with a pointer to
+ * paging, rather than building a response of unbounded size in memory (300,000 items
+ * took about 650 MB and 2 s): clients that know no paging get everything up to here.
+ */
+export const MAX_UNPAGED_ANALYTICS_ITEMS = 50_000;
+
 /** The page of items a request asks for, or undefined for all of them. */
 function itemWindow(q: AnalyticsQueryT): { offset: number; size: number } | undefined {
   if (q.page === undefined && q.size === undefined) return undefined;
@@ -35,7 +42,8 @@ function itemWindow(q: AnalyticsQueryT): { offset: number; size: number } | unde
 
 /**
  * Analytics items, newest bucket first, with the number matching the filters. Without
- * `page` and `size` every matching item is returned (the reference has no paging). A
+ * `page` and `size` every matching item is returned (the reference has no paging), up to
+ * {@link MAX_UNPAGED_ANALYTICS_ITEMS}. A
  * named patient that does not exist is a 404, the same answer a key scoped to other
  * patients gets.
  */
@@ -60,14 +68,26 @@ export async function listAnalytics(
   // Each bucket is stats.length items: a page of items is read as the buckets it spans.
   const page = itemWindow(q);
   const first = page ? Math.floor(page.offset / stats.length) : 0;
+  // Unpaged: one bucket past the cap tells "too many" without a separate count.
+  const maxBuckets = Math.floor(MAX_UNPAGED_ANALYTICS_ITEMS / stats.length);
   const [buckets, bucketCount] = await Promise.all([
     repo.listBuckets(
       deps.db,
       filter,
-      page ? { offset: first, limit: Math.ceil((page.offset + page.size) / stats.length) - first } : undefined,
+      page
+        ? { offset: first, limit: Math.ceil((page.offset + page.size) / stats.length) - first }
+        : { offset: 0, limit: maxBuckets + 1 },
     ),
     page ? repo.countBuckets(deps.db, filter) : undefined,
   ]);
+  if (!page && buckets.length > maxBuckets) {
+    throw new ValidationError([
+      {
+        field: 'query.size',
+        message: `more than ${MAX_UNPAGED_ANALYTICS_ITEMS} items match: ask for them in pages with page and size, or narrow the list with metric, type, from or to`,
+      },
+    ]);
+  }
   const total = (bucketCount ?? buckets.length) * stats.length;
   // Only an empty result needs the extra lookup to tell "no analytics" from "no patient".
   if (total === 0 && q.patient_id !== undefined && !(await patientExists(deps.db, q.patient_id))) {
