@@ -64,7 +64,7 @@ describe.skipIf(!RUN_PGLITE_E2E)('npm start (embedded database)', () => {
       key: E2E_ADMIN_KEY,
       patientId,
       workers: 3,
-      baseMs: Date.UTC(2033, 0, 1),
+      baseMs: Date.UTC(2023, 0, 1),
       until: (o) => 'error' in o,
     });
     await waitFor(() => acknowledged(writers.results).length >= 10, 60_000, 'writes before Ctrl-C');

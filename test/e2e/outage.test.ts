@@ -69,7 +69,7 @@ describe.skipIf(!RUN_PG_E2E)('database outage (PostgreSQL)', () => {
       key: E2E_ADMIN_KEY,
       patientId: patient,
       workers: 4,
-      baseMs: Date.UTC(2032, 0, 1),
+      baseMs: Date.UTC(2022, 0, 1),
       timeoutMs: 10_000,
     });
     await waitFor(() => acknowledged(w.results).length >= 20, 60_000, 'writes before the outage');

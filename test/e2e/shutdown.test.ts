@@ -74,7 +74,7 @@ describe.skipIf(!RUN_PG_E2E)('graceful shutdown under load (PostgreSQL)', () => 
       key: E2E_ADMIN_KEY,
       patientId: busy,
       workers: 6,
-      baseMs: Date.UTC(2031, 0, 1),
+      baseMs: Date.UTC(2021, 0, 1),
       until: (o) => 'error' in o,
     });
     await waitFor(() => acknowledged(writers.results).length >= 40, 60_000, '40 acknowledged writes');
