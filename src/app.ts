@@ -23,6 +23,7 @@ import { AuditWriter } from './modules/audit/audit.writer.js';
 import { biometricsRoutes } from './modules/biometrics/biometrics.routes.js';
 import { dashboardRoutes } from './modules/dashboard/dashboard.routes.js';
 import { healthRoutes, type Readiness } from './modules/health/health.routes.js';
+import type { Limiter } from './modules/ingest/ingest.limiter.js';
 import { bulkRoutes } from './modules/ingest/ingest.routes.js';
 import { KeyCache } from './modules/keys/keys.cache.js';
 import { keysRoutes } from './modules/keys/keys.routes.js';
@@ -45,6 +46,8 @@ export interface BuildAppOptions {
   logStream?: DestinationStream;
   /** Metrics shared with the server process (background jobs record into them); created when absent. */
   metrics?: AppMetrics;
+  /** Turns for bulk requests (tests watch its queue); made from BULK_CONCURRENCY when absent. */
+  bulkLimiter?: Limiter;
 }
 
 /** Builds (but does not start) the HTTP application. */
@@ -90,7 +93,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
       await api.register(patientsRoutes, { deps });
       await api.register(biometricsRoutes, { deps });
       await api.register(analyticsRoutes, { deps });
-      await api.register(bulkRoutes, { deps });
+      await api.register(bulkRoutes, { deps, ...(opts.bulkLimiter ? { limiter: opts.bulkLimiter } : {}) });
       await api.register(keysRoutes, { deps, keyCache });
       await api.register(auditRoutes, { deps });
       await api.register(summaryRoutes, { deps });
