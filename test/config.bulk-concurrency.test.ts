@@ -14,10 +14,10 @@ function configError(env: Record<string, string>): ConfigError | undefined {
 }
 
 describe('BULK_CONCURRENCY', () => {
-  it('defaults to 1 on the embedded database and to no limit (0) on PostgreSQL', () => {
-    expect(loadConfig({}).bulkConcurrency).toBe(1);
+  it('defaults to no limit (0) on either database', () => {
+    expect(loadConfig({}).bulkConcurrency).toBe(0);
     expect(loadConfig({ DATABASE_URL: 'postgres://u:p@db:5432/pp' }).bulkConcurrency).toBe(0);
-    expect(loadConfig({ BULK_CONCURRENCY: '   ' }).bulkConcurrency).toBe(1);
+    expect(loadConfig({ BULK_CONCURRENCY: '   ' }).bulkConcurrency).toBe(0);
   });
 
   it('accepts whole numbers from 0 to 10000 on either database', () => {

@@ -47,7 +47,7 @@ describe('defaults', () => {
       bodyLimitBytes: 1_048_576,
       bulkBodyLimitBytes: 16_777_216,
       bulkMaxItems: 50_000,
-      bulkConcurrency: 1,
+      bulkConcurrency: 0,
       rateLimitPerKeyPerMinute: 60_000,
       rateLimitPerIpPerMinute: 120_000,
       authFailuresPerIpPerMinute: 20,

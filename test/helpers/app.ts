@@ -6,7 +6,7 @@ import { type Config, loadConfig } from '../../src/config/config.js';
 import type { Database } from '../../src/db/database.js';
 import type { Role } from '../../src/modules/keys/keys.roles.js';
 import { createKey } from '../../src/modules/keys/keys.service.js';
-import { createTestDatabase, TEST_DB } from './database.js';
+import { createTestDatabase } from './database.js';
 
 export interface TestApp {
   app: FastifyInstance;
@@ -29,8 +29,6 @@ export function testConfig(env: Record<string, string> = {}): Config {
     // Every injected request comes from 127.0.0.1: tests that probe with bad keys would
     // otherwise trip the failed-authentication limit (its own tests set it low).
     AUTH_FAILURES_PER_IP_PER_MINUTE: '1000000',
-    // No DATABASE_URL here: give PostgreSQL its own default (no limit on concurrent bulk requests).
-    ...(TEST_DB === 'postgres' ? { BULK_CONCURRENCY: '0' } : {}),
     ...env,
   });
 }
