@@ -90,7 +90,7 @@ async function startOn(config: Config, database: Database, instanceId: string): 
 
   // After the startup data load, so a first start already shows analytics.
   if (config.analyticsSchedulerEnabled) {
-    const analyticsDeps = { db: database.jobsDb, log, now: () => new Date(), instanceId };
+    const analyticsDeps = { db: database.jobsDb, log, now: () => new Date(), instanceId, metrics };
     await runStartupAnalytics(analyticsDeps, config.analyticsVersion);
     const scheduler = startAnalyticsScheduler(analyticsDeps, {
       schedule: config.analyticsCronSchedule,

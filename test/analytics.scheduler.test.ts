@@ -8,7 +8,9 @@ import { storedBuckets } from '../src/modules/analytics/analytics.engine.js';
 import { runAnalyticsJob, waitForAnalyticsIdle } from '../src/modules/analytics/analytics.jobs.js';
 import { listRuns } from '../src/modules/analytics/analytics.runs.repository.js';
 import { startAnalyticsScheduler } from '../src/modules/analytics/analytics.scheduler.js';
+import { createAppMetrics } from '../src/modules/metrics/metrics.registry.js';
 import { startServer } from '../src/startup.js';
+import { APP_VERSION } from '../src/version.js';
 import { newPatient, put, silentLog } from './helpers/analytics.js';
 import { createPgTestDatabase, createTestDatabase, TEST_DB } from './helpers/database.js';
 
@@ -35,7 +37,8 @@ describe('scheduler', () => {
     const db = database.db;
     const p = await newPatient(db);
     await put(db, p, 'glucose', '2025-03-03T03:03:03Z', 33);
-    const deps = { db, log: silentLog, now: () => new Date(), instanceId: 'sched' };
+    const metrics = createAppMetrics({ database, version: APP_VERSION });
+    const deps = { db, log: silentLog, now: () => new Date(), instanceId: 'sched', metrics };
     const scheduler = startAnalyticsScheduler(deps, { schedule: '* * * * * *', version: 2 });
     try {
       const run = await eventually(async () => {
@@ -46,6 +49,10 @@ describe('scheduler', () => {
     } finally {
       await scheduler.stop();
     }
+    // Every tick is counted: the first one succeeded; later ones in the same second are covered (skipped).
+    const [counter] = (await metrics.analyticsRuns.get()).values.filter((v) => v.labels.status === 'succeeded');
+    expect(counter?.labels).toEqual({ version: '2', status: 'succeeded' });
+    expect(counter?.value).toBeGreaterThanOrEqual(1);
     expect(await storedBuckets(db, [p])).toEqual([
       {
         patientId: p,
@@ -121,6 +128,17 @@ describe('server start-up', () => {
         total: 1,
         items: [{ trigger: 'startup', version: 2, status: 'succeeded', rows_consumed: 0, buckets_touched: 0 }],
       });
+      // The start-up run is counted in the server's metrics.
+      const scraped = await server.app.inject({
+        method: 'GET',
+        url: '/metrics',
+        headers: { authorization: `Bearer ${adminKey}` },
+      });
+      expect(scraped.statusCode).toBe(200);
+      expect(scraped.body).toContain('\npatientpulse_analytics_runs_total{version="2",status="succeeded"} 1\n');
+      expect(scraped.body).toContain(
+        '\npatientpulse_analytics_run_duration_seconds_count{version="2",status="succeeded"} 1\n',
+      );
     } finally {
       await server.stop();
       await pg?.drop();

@@ -2,11 +2,14 @@ import { count, eq } from 'drizzle-orm';
 import { register as globalRegistry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
-import { auditEvents, biometricsHourly } from '../src/db/schema.js';
+import { analyticsRuns, auditEvents, biometricsHourly } from '../src/db/schema.js';
+import { runAnalyticsJob } from '../src/modules/analytics/analytics.jobs.js';
 import { createAppMetrics } from '../src/modules/metrics/metrics.registry.js';
 import { APP_VERSION } from '../src/version.js';
+import { silentLog } from './helpers/analytics.js';
 import { createTestApp, type TestApp, testConfig, uniqueEmail } from './helpers/app.js';
 import { createTestDatabase, TEST_DB } from './helpers/database.js';
+import { expectProblem } from './helpers/problem.js';
 
 /** Parses Prometheus text into `name{labels}` -> value (HELP and TYPE lines skipped). */
 function samples(text: string): Map<string, number> {
@@ -147,6 +150,88 @@ describe('GET /metrics content', () => {
     } else {
       expect([...s.keys()].some((k) => k.startsWith('patientpulse_db_pool_'))).toBe(false);
     }
+  });
+});
+
+describe('analytics run metrics', () => {
+  const runs = (s: Map<string, number>, status: string) =>
+    s.get(`patientpulse_analytics_runs_total{version="2",status="${status}"}`) ?? 0;
+  const timed = (s: Map<string, number>, status: string) =>
+    s.get(`patientpulse_analytics_run_duration_seconds_count{version="2",status="${status}"}`) ?? 0;
+
+  it('counts a run requested through the API', async () => {
+    const before = samples((await scrape()).body);
+    const res = await t.call(t.adminKey, { method: 'POST', url: '/api/v1/analytics/run', payload: { version: 2 } });
+    expect(res.statusCode).toBe(200);
+    const run = res.json();
+    expect(run).toEqual({
+      id: expect.any(Number),
+      version: 2,
+      trigger: 'manual',
+      instance: expect.any(String),
+      status: 'succeeded',
+      started_at: expect.any(String),
+      finished_at: expect.any(String),
+      buckets_touched: expect.any(Number),
+      rows_consumed: expect.any(Number),
+      error: null,
+    });
+    const [stored] = await t.database.db.select().from(analyticsRuns).where(eq(analyticsRuns.id, run.id));
+    expect(stored).toMatchObject({ trigger: 'manual', status: 'succeeded' });
+    const after = samples((await scrape()).body);
+    expect(runs(after, 'succeeded')).toBe(runs(before, 'succeeded') + 1);
+    expect(timed(after, 'succeeded')).toBe(timed(before, 'succeeded') + 1);
+    expect(
+      after.get('patientpulse_analytics_run_duration_seconds_sum{version="2",status="succeeded"}'),
+    ).toBeGreaterThan(
+      before.get('patientpulse_analytics_run_duration_seconds_sum{version="2",status="succeeded"}') ?? 0,
+    );
+  });
+
+  // On PGlite every query, the request's key check included, waits for the running job's
+  // transaction, so a request cannot arrive while a run holds the job.
+  it.runIf(TEST_DB === 'postgres')('counts a request refused because a run is in progress as skipped', async () => {
+    const before = samples((await scrape()).body);
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let locked: () => void = () => {};
+    const isLocked = new Promise<void>((r) => {
+      locked = r;
+    });
+    const holder = runAnalyticsJob(
+      { db: t.database.jobsDb, log: silentLog, now: () => new Date(), instanceId: 'holder' },
+      {
+        version: 2,
+        trigger: 'manual',
+        hooks: {
+          onLocked: async () => {
+            locked();
+            await gate;
+          },
+        },
+      },
+    );
+    await isLocked;
+    try {
+      const busy = await t.call(t.adminKey, { method: 'POST', url: '/api/v1/analytics/run', payload: { version: 2 } });
+      expectProblem(busy, {
+        status: 409,
+        code: 'run_in_progress',
+        detail: 'Another analytics run is in progress; try again when it has finished',
+        instance: '/api/v1/analytics/run',
+      });
+    } finally {
+      release();
+      await holder;
+    }
+    const after = samples((await scrape()).body);
+    expect(runs(after, 'skipped')).toBe(runs(before, 'skipped') + 1);
+    expect(timed(after, 'skipped')).toBe(timed(before, 'skipped') + 1);
+    // The holder ran without the app's metrics: nothing else moved.
+    expect(runs(after, 'succeeded')).toBe(runs(before, 'succeeded'));
+    expect(runs(after, 'failed')).toBe(0);
   });
 });
 

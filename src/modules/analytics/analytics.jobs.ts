@@ -5,6 +5,7 @@
  */
 import { sql } from 'drizzle-orm';
 import { type Db, queryRows } from '../../db/database.js';
+import type { AppMetrics } from '../metrics/metrics.registry.js';
 import { applyBufferedChanges, type EngineHooks, type EngineStats, recomputeAll } from './analytics.engine.js';
 import { type AnalyticsRunRow, insertRun, type RunTrigger, succeededRunSince } from './analytics.runs.repository.js';
 
@@ -25,6 +26,11 @@ export interface AnalyticsJobDeps {
   now: () => Date;
   /** Recorded on each run: which process ran it. */
   instanceId: string;
+  /**
+   * Where each attempt's outcome and duration are counted (the server's Prometheus
+   * metrics). The one-shot CLI has no metrics endpoint and passes none.
+   */
+  metrics?: Pick<AppMetrics, 'observeAnalyticsRun'>;
 }
 
 export interface RunOptions {
@@ -88,11 +94,31 @@ function describeError(err: unknown): string {
 export function runAnalyticsJob(deps: AnalyticsJobDeps, opts: RunOptions): Promise<JobOutcome> {
   if (inFlight.has(deps.db)) {
     deps.log.debug({ trigger: opts.trigger }, 'analytics run skipped: another run is in progress in this process');
+    deps.metrics?.observeAnalyticsRun({ version: opts.version, status: 'skipped', durationSeconds: 0 });
     return Promise.resolve({ ran: false, reason: 'busy' });
   }
-  const p = execute(deps, opts).finally(() => inFlight.delete(deps.db));
+  const p = observed(deps, opts).finally(() => inFlight.delete(deps.db));
   inFlight.set(deps.db, p);
   return p;
+}
+
+/** Runs the job and counts its outcome: skipped, succeeded, or failed (also when even the failure record failed). */
+async function observed(deps: AnalyticsJobDeps, opts: RunOptions): Promise<JobOutcome> {
+  const t0 = performance.now();
+  const observe = (status: 'succeeded' | 'failed' | 'skipped') =>
+    deps.metrics?.observeAnalyticsRun({
+      version: opts.version,
+      status,
+      durationSeconds: (performance.now() - t0) / 1000,
+    });
+  try {
+    const outcome = await execute(deps, opts);
+    observe(outcome.ran ? outcome.run.status : 'skipped');
+    return outcome;
+  } catch (err) {
+    observe('failed');
+    throw err;
+  }
 }
 
 async function execute(deps: AnalyticsJobDeps, opts: RunOptions): Promise<JobOutcome> {

@@ -10,7 +10,13 @@ import * as service from './analytics.service.js';
 export async function analyticsRoutes(app: FastifyInstance, { deps }: RoutePluginOptions): Promise<void> {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const svc = { db: deps.database.db };
-  const jobDeps = { db: deps.database.jobsDb, log: deps.log, now: deps.now, instanceId: deps.instanceId };
+  const jobDeps = {
+    db: deps.database.jobsDb,
+    log: deps.log,
+    now: deps.now,
+    instanceId: deps.instanceId,
+    metrics: deps.metrics,
+  };
 
   r.get(
     '/analytics',
