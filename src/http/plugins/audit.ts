@@ -99,6 +99,9 @@ async function auditPlugin(app: FastifyInstance, opts: AuditPluginOptions): Prom
       await opts.writer.record(event);
       return payload;
     } catch (err) {
+      // Already a server error (typically the database is down, and the audit insert failed
+      // for the same reason): the request has failed either way, no data leaves; keep its answer.
+      const failed = status >= 500;
       // Ids only (no PHI): enough to reconstruct the missing event from the logs.
       request.log.error(
         {
@@ -111,11 +114,11 @@ async function auditPlugin(app: FastifyInstance, opts: AuditPluginOptions): Prom
             record_ids: event.recordIds,
           },
         },
-        'audit event could not be recorded; response withheld',
+        failed
+          ? 'audit event of a failed request could not be recorded'
+          : 'audit event could not be recorded; response withheld',
       );
-      // Already a server error (typically the database is down, and the audit insert failed
-      // for the same reason): the request has failed either way; keep its answer.
-      if (status >= 500) return payload;
+      if (failed) return payload;
       reply.removeHeader('x-total-count');
       // The database being down is the usual cause: say so, as every other route would.
       const down = isDatabaseUnavailable(err);

@@ -211,9 +211,12 @@ function mapFastifyError(err: FastifyError): { status: number; code: string; det
 }
 
 /**
- * Error codes that mean "the database is unreachable or restarting", not a bug: socket
- * errors, SQLSTATE class 08 (connection exception), 57P01-57P03 (admin/crash shutdown,
- * cannot connect now) and 53300 (too many connections).
+ * Error codes that mean "the database is unreachable, restarting or refusing us", not a
+ * bug: socket errors; SQLSTATE class 08 (connection exception); 57P01-57P05 (terminated by
+ * an administrator or a crash, cannot connect now, database dropped, idle session timeout);
+ * 3D000 (the database does not exist, for example renamed during a restore); 28000 and
+ * 28P01 (credentials refused, for example after a rotation). Class 53 (insufficient
+ * resources: too many connections, out of memory, disk full) is matched as a class.
  */
 const UNAVAILABLE_CODES = new Set([
   'ECONNREFUSED',
@@ -228,6 +231,8 @@ const UNAVAILABLE_CODES = new Set([
   '57P01',
   '57P02',
   '57P03',
+  '57P04',
+  '57P05',
   '08000',
   '08001',
   '08003',
@@ -235,18 +240,34 @@ const UNAVAILABLE_CODES = new Set([
   '08006',
   '08007',
   '08P01',
-  '53300',
+  '3D000',
+  '28000',
+  '28P01',
 ]);
+
+/**
+ * 55000 (object_not_in_prerequisite_state) is a broad class; only its connection refusal
+ * (`ALTER DATABASE ... ALLOW_CONNECTIONS false`) means unavailable.
+ */
+const NOT_ACCEPTING_CONNECTIONS = /is not currently accepting connections/i;
 
 /** Messages node-postgres uses for a lost or unobtainable connection (these errors carry no code). */
 const UNAVAILABLE_MESSAGE =
   /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connection is closed|Client was closed and is not queryable|Query read timeout|Cannot use a pool after calling end|PGlite is closed/i;
 
-/** Errors from the database driver that mean "database unreachable", not a bug. */
+/**
+ * Errors from the database driver that mean "database unreachable", not a bug. Besides
+ * the codes above, any error the server reports with severity FATAL or PANIC: the server
+ * ends the session with it, which is how every refusal while connecting arrives.
+ */
 export function isDatabaseUnavailable(err: unknown, depth = 0): boolean {
-  const e = err as { code?: string; message?: string; cause?: unknown; errors?: unknown };
+  const e = err as { code?: string; message?: string; severity?: string; cause?: unknown; errors?: unknown };
   if (!e || typeof e !== 'object' || depth > 5) return false;
-  if (typeof e.code === 'string' && UNAVAILABLE_CODES.has(e.code)) return true;
+  if (typeof e.code === 'string') {
+    if (UNAVAILABLE_CODES.has(e.code) || /^53[0-9A-Z]{3}$/.test(e.code)) return true;
+    if (e.code === '55000' && typeof e.message === 'string' && NOT_ACCEPTING_CONNECTIONS.test(e.message)) return true;
+    if (/^[0-9A-Z]{5}$/.test(e.code) && (e.severity === 'FATAL' || e.severity === 'PANIC')) return true;
+  }
   if (typeof e.message === 'string' && UNAVAILABLE_MESSAGE.test(e.message)) return true;
   // Connecting to a host name with several addresses fails with an AggregateError.
   if (Array.isArray(e.errors) && e.errors.some((x) => isDatabaseUnavailable(x, depth + 1))) return true;
