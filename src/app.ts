@@ -10,7 +10,7 @@ import type { Database } from './db/database.js';
 import audit from './http/plugins/audit.js';
 import auth from './http/plugins/auth.js';
 import docs from './http/plugins/docs.js';
-import drain from './http/plugins/drain.js';
+import drain, { RequestTracker } from './http/plugins/drain.js';
 import handlerTimeout from './http/plugins/handler-timeout.js';
 import inputGuard from './http/plugins/input-guard.js';
 import problem from './http/plugins/problem.js';
@@ -48,6 +48,8 @@ export interface BuildAppOptions {
   metrics?: AppMetrics;
   /** Turns for bulk requests (tests watch its queue); made from BULK_CONCURRENCY when absent. */
   bulkLimiter?: Limiter;
+  /** Requests still running, shared with the server process, which waits on it at shutdown. */
+  requests?: RequestTracker;
 }
 
 /** Builds (but does not start) the HTTP application. */
@@ -67,7 +69,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
 
   await app.register(handlerTimeout, { timeoutMs: opts.config.requestTimeoutMs });
   await app.register(problem);
-  await app.register(drain, { readiness, shutdownTimeoutMs: opts.config.shutdownTimeoutMs });
+  const requests = opts.requests ?? new RequestTracker();
+  await app.register(drain, { readiness, tracker: requests, shutdownTimeoutMs: opts.config.shutdownTimeoutMs });
   await app.register(security, { corsOrigins: opts.config.corsOrigins });
   await app.register(docs, { version: APP_VERSION });
   const auditWriter = new AuditWriter(db);
@@ -103,5 +106,11 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     { prefix: '/api/v1' },
   );
   await app.register(dashboardRoutes);
+  // The last onSend hook: when it runs, the audit hook before it has stored the request's
+  // event, so a tracked request that ended leaves nothing to write.
+  app.addHook('onSend', (request, _reply, payload, done) => {
+    requests.end(request);
+    done(null, payload);
+  });
   return app;
 }

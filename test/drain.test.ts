@@ -7,6 +7,8 @@ import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
 import type { Database } from '../src/db/database.js';
+import { RequestTracker } from '../src/http/plugins/drain.js';
+import { buildServerOptions } from '../src/http/server-options.js';
 import type { Readiness } from '../src/modules/health/health.routes.js';
 import { testConfig } from './helpers/app.js';
 import { createTestDatabase } from './helpers/database.js';
@@ -126,5 +128,43 @@ describe('drain on close', () => {
     await (app as FastifyInstance).close();
     expect(await inFlight).toEqual({ error: 'ECONNRESET' });
     a.release();
+  });
+});
+
+describe('close bounds', () => {
+  it('gives close hooks longer than the drain, so avvio never reports a drain as a plugin start-up timeout', () => {
+    expect(buildServerOptions(testConfig()).pluginTimeout).toBe(20_000);
+    expect(buildServerOptions(testConfig({ SHUTDOWN_TIMEOUT_MS: '0' })).pluginTimeout).toBe(10_000);
+    expect(buildServerOptions(testConfig({ SHUTDOWN_TIMEOUT_MS: '60000' })).pluginTimeout).toBe(70_000);
+  });
+
+  it('tracks a request until its last onSend hook, even when its connection was closed', async () => {
+    const requests = new RequestTracker();
+    database = await createTestDatabase();
+    app = await buildApp({ config: testConfig(), database, requests });
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    app.get('/slow-for-test', async () => {
+      await gate;
+      return { ok: true };
+    });
+    await app.ready();
+    try {
+      const pending = app.inject({ method: 'GET', url: '/slow-for-test' });
+      await new Promise((r) => setTimeout(r, 50));
+      expect(requests.size).toBe(1);
+      const unfinished = await requests.settle(30);
+      expect(unfinished).toEqual([
+        { reqId: expect.any(String), method: 'GET', route: '/slow-for-test', runningMs: expect.any(Number) },
+      ]);
+      release();
+      expect((await pending).statusCode).toBe(200);
+      expect(await requests.settle(1_000)).toEqual([]);
+      expect(requests.size).toBe(0);
+    } finally {
+      release();
+    }
   });
 });

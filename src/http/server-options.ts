@@ -183,6 +183,10 @@ export function buildServerOptions(
     // connections itself; see src/http/plugins/drain.ts.
     return503OnClosing: false,
     forceCloseConnections: false,
+    // avvio bounds close hooks by the plugin timeout too, and reports an overrun as
+    // "Plugin did not start in time". The drain's preClose hook waits up to the shutdown
+    // timeout by design, so the bound must be longer than that (10 s at least, Fastify's default).
+    pluginTimeout: Math.max(10_000, config.shutdownTimeoutMs + 10_000),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     // Errors the router raises before any plugin runs: the same problem shape as the rest.
     frameworkErrors(error, request, reply) {

@@ -139,4 +139,63 @@ describe.skipIf(!RUN_PG_E2E)('graceful shutdown under load (PostgreSQL)', () => 
     expectRequestIdsOnRequestLogs(server.logs);
     keepAlive.destroy();
   });
+
+  it('lets a request cut off by SHUTDOWN_TIMEOUT_MS finish and store its audit event before the database closes', {
+    timeout: E2E_TIMEOUT_MS,
+  }, async () => {
+    const slow = await startServerProcess({ env: { DATABASE_URL: db.url, SHUTDOWN_TIMEOUT_MS: '300' } });
+    const patient = await createPatientVia(slow.url);
+    const lock = new pg.Client({ connectionString: db.url });
+    await lock.connect();
+    try {
+      await lock.query('begin');
+      await lock.query('select 1 from patients where id = $1 for update', [patient]);
+      const timestamp = '2020-06-01T12:00:00.000Z';
+      const inFlight = call(`${slow.url}/api/v1/biometrics`, {
+        method: 'POST',
+        key: E2E_ADMIN_KEY,
+        json: { patient_id: patient, timestamp, type: 'weight', value: 71 },
+      });
+      await waitFor(
+        async () => {
+          const r = await lock.query(
+            "select 1 from pg_stat_activity where wait_event_type = 'Lock' and application_name like 'patientpulse-api-%'",
+          );
+          return (r.rowCount ?? 0) > 0;
+        },
+        10_000,
+        'the request to wait on the lock',
+      );
+      slow.child.kill('SIGTERM');
+      await slow.waitForLog((l) => l.msg === 'waiting for requests still running');
+      // The drain closed its connection; the handler still runs.
+      expect(await inFlight).toEqual({ error: 'UND_ERR_SOCKET' });
+      await lock.query('commit');
+      expect(await slow.exited).toEqual({ code: 0, signal: null });
+
+      const stored = await lock.query(
+        'select value from biometrics where patient_id = $1 and timestamp = $2::timestamptz',
+        [patient, timestamp],
+      );
+      expect(stored.rows).toEqual([{ value: 71 }]);
+      const audited = await lock.query(
+        `select method, route, status, outcome, patient_ids from audit_events
+          where route = '/api/v1/biometrics' and $1 = any(patient_ids)`,
+        [patient],
+      );
+      expect(audited.rows).toEqual([
+        { method: 'POST', route: '/api/v1/biometrics', status: 200, outcome: 'allowed', patient_ids: [patient] },
+      ]);
+      const messages = slow.logs.map((l) => l.msg);
+      expect(messages).toContain('shutdown timeout reached; closing connections with requests still running');
+      expect(messages).not.toContain('error while stopping');
+      expect(messages).not.toContain('the HTTP server did not close within its bound');
+      expect(messages.some((m) => m.startsWith('requests still running when the database closed'))).toBe(false);
+      expect(slow.text()).not.toContain('AVV_ERR_READY_TIMEOUT');
+      expect(slow.logs.filter((l) => l.level >= 50)).toEqual([]);
+    } finally {
+      killServer(slow);
+      await lock.end().catch(() => {});
+    }
+  });
 });

@@ -17,14 +17,60 @@
  */
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Readiness } from '../../modules/health/health.routes.js';
 import { sendProblem } from './problem.js';
 
+/** A request whose handler (or response hooks) had not finished when the wait ended. */
+export interface UnfinishedRequest {
+  reqId: string;
+  method: string;
+  route: string;
+  runningMs: number;
+}
+
+/**
+ * Requests whose handler and response hooks have not finished yet. Closing a connection
+ * does not stop its handler: a request cut off by the drain still runs, and writes its
+ * audit event in onSend afterwards. Shutdown waits on this, not on the connections,
+ * before it closes the database.
+ */
+export class RequestTracker {
+  private readonly running = new Map<FastifyRequest, number>();
+
+  begin(request: FastifyRequest): void {
+    this.running.set(request, Date.now());
+  }
+
+  /** Idempotent: called from the last onSend hook and from onResponse. */
+  end(request: FastifyRequest): void {
+    this.running.delete(request);
+  }
+
+  get size(): number {
+    return this.running.size;
+  }
+
+  /** Waits up to `ms` for every tracked request to finish; resolves with those still running. */
+  async settle(ms: number): Promise<UnfinishedRequest[]> {
+    const deadline = Date.now() + ms;
+    while (this.running.size > 0 && Date.now() < deadline) await sleep(POLL_MS);
+    const now = Date.now();
+    return [...this.running].map(([r, started]) => ({
+      reqId: String(r.id),
+      method: r.method,
+      route: r.routeOptions.url ?? 'unmatched',
+      runningMs: now - started,
+    }));
+  }
+}
+
 export interface DrainPluginOptions {
   /** Shared with the server process; `draining` is set when shutdown begins. */
   readiness: Readiness;
+  /** Shared with the server process, which waits on it before closing the database. */
+  tracker: RequestTracker;
   /** Upper bound for in-flight requests to finish. */
   shutdownTimeoutMs: number;
   /** How long idle keep-alive connections get to send one more request (and get a 503). */
@@ -44,6 +90,7 @@ async function drainPlugin(app: FastifyInstance, opts: DrainPluginOptions): Prom
   // Callback-style hooks: they run on every request, and need no promise.
   app.addHook('onRequest', (request, reply, done) => {
     inFlight++;
+    opts.tracker.begin(request);
     reply.raw.on('close', requestDone);
     if (readiness.draining && !PROBES.has(request.routeOptions.url ?? '')) {
       reply.header('retry-after', '5');
@@ -56,6 +103,12 @@ async function drainPlugin(app: FastifyInstance, opts: DrainPluginOptions): Prom
   app.addHook('onSend', (_request, reply, payload, done) => {
     if (readiness.draining) reply.header('connection', 'close');
     done(null, payload);
+  });
+  // Normally the last onSend hook (added by buildApp after every plugin) ends the request;
+  // this covers responses whose onSend chain failed.
+  app.addHook('onResponse', (request, _reply, done) => {
+    opts.tracker.end(request);
+    done();
   });
 
   app.addHook('preClose', async () => {
