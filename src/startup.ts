@@ -83,7 +83,14 @@ async function startOn(config: Config, database: Database, instanceId: string): 
     );
   }
 
-  await app.listen({ port: config.port, host: config.host });
+  try {
+    await app.listen({ port: config.port, host: config.host });
+  } catch (err) {
+    // EADDRINUSE, EACCES, an unresolvable or foreign address: name the settings to change.
+    throw new Error(`cannot listen on HOST=${config.host} PORT=${config.port}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
   const scheme = config.tlsCertFile ? 'https' : 'http';
   const shownHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   const address = app.server.address();

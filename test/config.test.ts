@@ -99,7 +99,64 @@ describe('DATA_DIR, HOST', () => {
   it('takes HOST as given', () => {
     expect(loadConfig({ HOST: '127.0.0.1' }).host).toBe('127.0.0.1');
     expect(loadConfig({ HOST: '::' }).host).toBe('::');
+    expect(loadConfig({ HOST: 'localhost' }).host).toBe('localhost');
+    expect(loadConfig({ HOST: 'api-1.internal.example.org' }).host).toBe('api-1.internal.example.org');
   });
+
+  it.each(['not..a..host', 'host name', '-lead.example.org', 'under_score', 'http://x', '1.2.3.4:80', '.'])(
+    'rejects HOST %s',
+    (host) => {
+      rejects({ HOST: host }, 'HOST', `must be an IP address or a host name (got "${host}")`);
+    },
+  );
+});
+
+describe('DATABASE_URL host', () => {
+  it('accepts server URLs and a Unix socket directory given as ?host=', () => {
+    for (const url of [
+      'postgres://pp:secret@db:5432/pp',
+      'postgresql://db/pp',
+      'postgres://pp@127.0.0.1/pp?sslmode=require',
+      'postgres:///pp?host=/var/run/postgresql',
+    ]) {
+      expect(loadConfig({ DATABASE_URL: url }).databaseUrl).toBe(url);
+    }
+  });
+
+  it('rejects unparsable URLs and URLs without a host, without echoing them', () => {
+    for (const url of ['postgres://', 'postgres:///pp', 'postgres:///pp?host=']) {
+      rejects(
+        { DATABASE_URL: url },
+        'DATABASE_URL',
+        'names no database host (postgres://user:password@host:port/database)',
+      );
+    }
+    for (const url of ['postgres://user:secret@db:port/pp', 'postgresql://user:secret@/pp']) {
+      rejects({ DATABASE_URL: url }, 'DATABASE_URL', 'is not a valid URL');
+    }
+  });
+});
+
+describe('TRUST_PROXY', () => {
+  it('accepts words, addresses and CIDRs', () => {
+    expect(loadConfig({ TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+    expect(loadConfig({ TRUST_PROXY: '0' }).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 192.168.1.10,loopback,fd00::/8,::1' }).trustProxy).toBe(
+      '10.0.0.0/8,192.168.1.10,loopback,fd00::/8,::1',
+    );
+    expect(loadConfig({ TRUST_PROXY: '0.0.0.0/0,::/128' }).trustProxy).toBe('0.0.0.0/0,::/128');
+  });
+
+  it.each(['1.2.3.4/99', '1.2.3.4/33', 'fd00::/129', '1.2.3.999', '1.2.3.4/', '1.2.3.4/8/8', ':::', 'proxy', 'a.b'])(
+    'rejects %s',
+    (value) => {
+      rejects(
+        { TRUST_PROXY: value },
+        'TRUST_PROXY',
+        `must be true, false or a list of proxy addresses/CIDRs (got "${value}")`,
+      );
+    },
+  );
 });
 
 describe('whole-number variables', () => {
@@ -276,18 +333,37 @@ describe('LOG_LEVEL', () => {
 });
 
 describe('ETL files', () => {
+  const patients = path.join(tmp, 'x.json');
+  const readings = path.join(tmp, 'r.csv');
+  writeFileSync(patients, '[]');
+  writeFileSync(readings, 'patient_id,timestamp,type,value\n');
+
   it('shifts timestamps only for the bundled sample, unless told', () => {
-    expect(loadConfig({ ETL_PATIENTS_FILE: 'x.json' })).toMatchObject({
-      etlPatientsFile: 'x.json',
+    expect(loadConfig({ ETL_PATIENTS_FILE: patients })).toMatchObject({
+      etlPatientsFile: patients,
       etlReadingsFile: 'data/readings.csv',
       etlShiftToNow: false,
     });
-    expect(loadConfig({ ETL_READINGS_FILE: 'r.csv' })).toMatchObject({
-      etlReadingsFile: 'r.csv',
+    expect(loadConfig({ ETL_READINGS_FILE: readings })).toMatchObject({
+      etlReadingsFile: readings,
       etlShiftToNow: false,
     });
-    expect(loadConfig({ ETL_READINGS_FILE: 'r.csv', ETL_SHIFT_TO_NOW: 'true' }).etlShiftToNow).toBe(true);
+    expect(loadConfig({ ETL_READINGS_FILE: readings, ETL_SHIFT_TO_NOW: 'true' }).etlShiftToNow).toBe(true);
     expect(loadConfig({ ETL_SHIFT_TO_NOW: '0' }).etlShiftToNow).toBe(false);
+  });
+
+  it('requires files set explicitly to exist, when the startup load is on', () => {
+    const missing = path.join(tmp, 'missing.csv');
+    rejects({ ETL_PATIENTS_FILE: missing }, 'ETL_PATIENTS_FILE', `points at a missing file: ${missing}`);
+    rejects(
+      { ETL_PATIENTS_FILE: patients, ETL_READINGS_FILE: missing },
+      'ETL_READINGS_FILE',
+      `points at a missing file: ${missing}`,
+    );
+    // Not read when the startup load is off.
+    expect(loadConfig({ ETL_ON_STARTUP: 'false', ETL_READINGS_FILE: missing }).etlReadingsFile).toBe(missing);
+    // The sample's own paths are resolved against the project root at start-up.
+    expect(loadConfig({ ETL_PATIENTS_FILE: 'data/patients.json' }).etlPatientsFile).toBe('data/patients.json');
   });
 });
 

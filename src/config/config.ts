@@ -3,6 +3,7 @@
  * a bad value stops the process with a message naming the variable.
  */
 import { existsSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { Cron } from 'croner';
 
@@ -103,8 +104,62 @@ function trustProxySetting(env: Env, name: string): boolean | string {
   if (lower === 'true' || lower === '1') return true;
   const parts = v.split(',').map((s) => s.trim());
   const named = ['loopback', 'linklocal', 'uniquelocal'];
-  if (parts.every((p) => /^[0-9a-fA-F.:]+(?:\/\d{1,3})?$/.test(p) || named.includes(p))) return parts.join(',');
+  if (parts.every((p) => named.includes(p) || isAddressOrCidr(p))) return parts.join(',');
   throw new ConfigError(name, `must be true, false or a list of proxy addresses/CIDRs (got "${v}")`);
+}
+
+/** An IPv4 or IPv6 address, optionally with a prefix length that fits it (/0../32, /0../128). */
+function isAddressOrCidr(value: string): boolean {
+  const m = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(value);
+  const family = m?.[1] ? net.isIP(m[1]) : 0;
+  if (!m || family === 0) return false;
+  return m[2] === undefined || Number(m[2]) <= (family === 4 ? 32 : 128);
+}
+
+/** A literal IP address or a DNS host name (letters, digits and hyphens in dot-separated labels). */
+function isHost(value: string): boolean {
+  if (net.isIP(value) !== 0) return true;
+  const name = value.endsWith('.') ? value.slice(0, -1) : value;
+  return (
+    name.length > 0 &&
+    name.length <= 253 &&
+    name.split('.').every((label) => /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(label))
+  );
+}
+
+/**
+ * Checks what can be checked of DATABASE_URL without connecting: the scheme, that it
+ * parses as a URL, and that it names a server (in the authority, or as `?host=` for a
+ * Unix socket directory).
+ */
+function databaseUrlSetting(env: Env, name: string): string | undefined {
+  const v = str(env, name);
+  if (v === undefined) return undefined;
+  if (!/^postgres(ql)?:\/\//.test(v)) throw new ConfigError(name, 'must start with postgres:// or postgresql://');
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    // Never echoed: the URL may hold a password.
+    throw new ConfigError(name, 'is not a valid URL');
+  }
+  if (url.hostname === '' && !url.searchParams.get('host')) {
+    throw new ConfigError(name, 'names no database host (postgres://user:password@host:port/database)');
+  }
+  return v;
+}
+
+/**
+ * An explicitly set startup-load file must exist when the startup load is on; unset, the
+ * bundled sample is used (and a missing sample only skips the load).
+ */
+function etlFileSetting(env: Env, name: string, sample: string, checked: boolean): string | undefined {
+  const v = str(env, name);
+  // The sample's own path is resolved against the project root at start-up, not here.
+  if (v !== undefined && v !== sample && checked && !existsSync(path.resolve(v))) {
+    throw new ConfigError(name, `points at a missing file: ${v}`);
+  }
+  return v;
 }
 
 function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], def: T): T {
@@ -141,10 +196,7 @@ export function estimatedEntropyBits(value: string): number {
  * Pure apart from the optional `.env` load done by {@link loadDotEnv}.
  */
 export function loadConfig(env: Env = process.env, opts: { isTty?: boolean } = {}): Config {
-  const databaseUrl = str(env, 'DATABASE_URL');
-  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    throw new ConfigError('DATABASE_URL', 'must start with postgres:// or postgresql://');
-  }
+  const databaseUrl = databaseUrlSetting(env, 'DATABASE_URL');
   const adminApiKey = str(env, 'ADMIN_API_KEY');
   if (adminApiKey !== undefined && adminApiKey.length < 32) {
     throw new ConfigError('ADMIN_API_KEY', 'must be at least 32 characters long');
@@ -185,8 +237,11 @@ export function loadConfig(env: Env = process.env, opts: { isTty?: boolean } = {
   ] as const) {
     if (file !== undefined && !existsSync(file)) throw new ConfigError(name, `points at a missing file: ${file}`);
   }
-  const patientsFile = str(env, 'ETL_PATIENTS_FILE');
-  const readingsFile = str(env, 'ETL_READINGS_FILE');
+  const etlOnStartup = bool(env, 'ETL_ON_STARTUP', true);
+  const patientsFile = etlFileSetting(env, 'ETL_PATIENTS_FILE', SAMPLE_PATIENTS_FILE, etlOnStartup);
+  const readingsFile = etlFileSetting(env, 'ETL_READINGS_FILE', SAMPLE_READINGS_FILE, etlOnStartup);
+  const host = str(env, 'HOST') ?? '0.0.0.0';
+  if (!isHost(host)) throw new ConfigError('HOST', `must be an IP address or a host name (got "${host}")`);
   const corsOrigins = (str(env, 'CORS_ORIGINS') ?? '')
     .split(',')
     .map((s) => s.trim())
@@ -199,14 +254,14 @@ export function loadConfig(env: Env = process.env, opts: { isTty?: boolean } = {
     databaseUrl,
     dataDir: path.resolve(str(env, 'DATA_DIR') ?? '.data'),
     port: int(env, 'PORT', 8000, 0, 65535),
-    host: str(env, 'HOST') ?? '0.0.0.0',
+    host,
     analyticsVersion: version === '2' ? 2 : 1,
     analyticsCronSchedule: cron,
     analyticsSchedulerEnabled: bool(env, 'ANALYTICS_SCHEDULER', true),
     adminApiKey,
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     logPretty: bool(env, 'LOG_PRETTY', opts.isTty ?? false),
-    etlOnStartup: bool(env, 'ETL_ON_STARTUP', true),
+    etlOnStartup,
     etlPatientsFile: patientsFile ?? SAMPLE_PATIENTS_FILE,
     etlReadingsFile: readingsFile ?? SAMPLE_READINGS_FILE,
     etlShiftToNow: bool(env, 'ETL_SHIFT_TO_NOW', patientsFile === undefined && readingsFile === undefined),
