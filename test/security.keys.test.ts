@@ -305,6 +305,15 @@ describe('keys command', { timeout: 240_000 }, () => {
     );
   });
 
+  it('an admin or metrics key limited to patients is a usage error, worded with the right article', async () => {
+    await expect(run('create', '--role', 'admin', '--name', 'x', '--patients', '1')).rejects.toThrow(
+      new UsageError('patient_ids: an admin key cannot be limited to patients'),
+    );
+    await expect(run('create', '--role', 'metrics', '--name', 'x', '--patients', '1')).rejects.toThrow(
+      new UsageError('patient_ids: a metrics key cannot be limited to patients'),
+    );
+  });
+
   it('exits with status 2 on usage errors through the real binary', () => {
     const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'keys', 'create', '--role', 'nobody'], {
       encoding: 'utf8',

@@ -92,7 +92,10 @@ function checkScope(input: CreateKeyInput): void {
   }
   if ((input.role === 'admin' || input.role === 'metrics') && ids !== null) {
     throw new ValidationError([
-      { field: 'body.patient_ids', message: `a ${input.role} key cannot be limited to patients` },
+      {
+        field: 'body.patient_ids',
+        message: `${input.role === 'admin' ? 'an' : 'a'} ${input.role} key cannot be limited to patients`,
+      },
     ]);
   }
   if (ids !== null && ids.length === 0) {
