@@ -8,9 +8,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFECT_KINDS, generateDataset, generatePatients } from '../scripts/gen-data.js';
 import { type Database, queryRows } from '../src/db/database.js';
 import { GLUCOSE_MGDL_PER_MMOLL, KG_PER_LB } from '../src/domain/readings.js';
-import { HeaderError, REFERENCE_HEADER } from '../src/modules/ingest/ingest.csv.js';
+import { CsvRecordError, HeaderError, REFERENCE_HEADER } from '../src/modules/ingest/ingest.csv.js';
 import type { Reject, RejectSink } from '../src/modules/ingest/ingest.report.js';
-import { type IngestDeps, loadPatients, loadReadings, newestTimestamp } from '../src/modules/ingest/ingest.service.js';
+import {
+  type IngestDeps,
+  LoadStoppedError,
+  loadPatients,
+  loadReadings,
+  newestTimestamp,
+} from '../src/modules/ingest/ingest.service.js';
 import { uniqueEmail } from './helpers/app.js';
 import { createTestDatabase } from './helpers/database.js';
 
@@ -574,6 +580,84 @@ describe('loadReadings: dry run and failures', () => {
     expect(await readingsMissingFromBuffer(ids)).toBe(0);
     const again = await loadReadings(deps(), csv(...lines));
     expect(again.readings).toMatchObject({ inserted: 0, updated: 0, unchanged: 40 });
+  });
+
+  it('stopped through its signal: the batch in the database finishes, nothing more is read, re-running completes', async () => {
+    const { emails, ids } = await patients(2);
+    const lines = [REFERENCE_HEADER];
+    for (let i = 0; i < 20; i++) {
+      lines.push(`${emails[i % 2]},2025-09-02T${String(i).padStart(2, '0')}:00:00,${90 + i},,,`);
+    }
+    const stop = new AbortController();
+    const stopping = deps({
+      signal: stop.signal,
+      // The stop arrives while batch 2 is in the database: it commits, batch 3 never starts.
+      afterBatch: (n) => {
+        if (n === 2) stop.abort('SIGTERM');
+      },
+    });
+    const err = await loadReadings(stopping, csv(...lines), { batchSize: 4 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LoadStoppedError);
+    const stopped = err as LoadStoppedError;
+    expect(stopped.message).toBe('stopped by SIGTERM before the end of the file, after 8 rows');
+    expect(stopped.reason).toBe('SIGTERM');
+    expect(stopped.report).toMatchObject({ rows: { read: 8, loaded: 8 }, readings: { inserted: 8 }, batches: 2 });
+    expect(await readingsOf(ids)).toHaveLength(8);
+    expect(await readingsMissingFromBuffer(ids)).toBe(0);
+
+    const rerun = await loadReadings(deps(), csv(...lines), { batchSize: 4 });
+    expect(rerun.readings).toMatchObject({ inserted: 12, unchanged: 8, rejected: 0 });
+    expect(await readingsOf(ids)).toHaveLength(20);
+  });
+
+  it('a stop during the last batch is no stop: the file was read to its end', async () => {
+    const { emails, ids } = await patients(1);
+    const lines = [REFERENCE_HEADER, `${emails[0]},2025-09-03T08:00:00,90,,,`];
+    const stop = new AbortController();
+    const report = await loadReadings(
+      deps({ signal: stop.signal, afterBatch: () => stop.abort('SIGINT') }),
+      csv(...lines),
+    );
+    expect(report.rows).toMatchObject({ read: 1, loaded: 1 });
+    expect(await readingsOf(ids)).toHaveLength(1);
+  });
+
+  it('a quote that is never closed is reported at the line where its record starts', async () => {
+    const { emails, ids } = await patients(1);
+    const e = emails[0];
+    const tail = Array.from(
+      { length: 3000 },
+      (_, i) => `${e},2025-09-04T00:${String(i % 60).padStart(2, '0')}:00,90,,,`,
+    );
+    // Far more than the 64 KB a record may hold follows the quote: the parser gives up
+    // thousands of lines later, but the report names line 3.
+    await expect(
+      loadReadings(
+        deps(),
+        csv(REFERENCE_HEADER, `${e},2025-09-04T08:00:00,91,,,`, `${e},"2025-09-04T09:00:00,92,,,`, ...tail),
+        {
+          batchSize: 1,
+        },
+      ),
+    ).rejects.toThrow(
+      new CsvRecordError(
+        'CSV_MAX_RECORD_SIZE',
+        3,
+        'the record starting here is longer than 65536 bytes (a quote that is never closed?)',
+      ),
+    );
+    // At the end of the file, the same.
+    await expect(
+      loadReadings(
+        deps(),
+        csv(REFERENCE_HEADER, `${e},2025-09-04T10:00:00,93,,,`, '', `${e},"2025-09-04T11:00:00,94,,,`),
+        {
+          batchSize: 1,
+        },
+      ),
+    ).rejects.toThrow('line 4: a quote in the record starting here is never closed');
+    // Nothing from the broken record on was stored (rows before it may have been).
+    for (const r of await readingsOf(ids)) expect(['2025-09-04T08:00:00', '2025-09-04T10:00:00']).toContain(r.ts);
   });
 
   it('a statement that fails leaves its whole batch out, readings and buffer rows alike', async () => {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { DbOrTx } from '../../db/database.js';
 import { insertAuditEvents } from '../audit/audit.repository.js';
 import type { PatientsReport, ReadingsReport } from './ingest.report.js';
-import { describeError } from './ingest.service.js';
+import { describeError, LoadStoppedError } from './ingest.service.js';
 
 export interface LoadAuditEvent {
   /** `cli` for `patientpulse etl`, `startup` for the server's start-up load. */
@@ -61,7 +61,8 @@ export interface AuditedLoadOptions {
 
 /**
  * Runs one file's load and records its audit event: with its counts when it completes,
- * with the error (and the patients reached so far) when it fails part-way. `load` fills
+ * with the error (and the patients reached so far) when it fails part-way, and with both
+ * when it was stopped ({@link LoadStoppedError}). `load` fills
  * `patientIds` with the stored patients the file names.
  */
 export async function auditedLoad<T>(
@@ -77,7 +78,9 @@ export async function auditedLoad<T>(
     result = await load(patientIds);
   } catch (err) {
     if (!opts.skip) {
-      await recordLoadEvent(db, { ...event, error: describeError(err), patientIds: [...patientIds] }).catch(
+      // A stopped load knows what its committed batches did; a failed one only its error.
+      const report = err instanceof LoadStoppedError ? err.report : undefined;
+      await recordLoadEvent(db, { ...event, error: describeError(err), report, patientIds: [...patientIds] }).catch(
         (recordErr: unknown) => opts.onRecordError?.(recordErr),
       );
     }

@@ -283,6 +283,42 @@ export function recordLineSpan(fields: readonly string[]): number {
   return span;
 }
 
+/**
+ * A record csv-parse gave up on, reported at the line where the record starts: csv-parse's
+ * own message names the line it had reached, which for a quote that is never closed is
+ * where its record size limit tripped, far below the quote. `code` is csv-parse's.
+ */
+export class CsvRecordError extends Error {
+  constructor(
+    readonly code: string,
+    /** Physical line where the record starts (1-based; the header is line 1). */
+    readonly line: number,
+    detail: string,
+  ) {
+    super(`line ${line}: ${detail}`);
+    this.name = 'CsvRecordError';
+  }
+}
+
+/**
+ * Restates csv-parse's errors about a whole record (too long, quote not closed) at the
+ * line where the record starts; other errors are returned as they are.
+ */
+export function atRecordStart(err: Error, line: number): Error {
+  const code = (err as { code?: unknown }).code;
+  if (code === 'CSV_MAX_RECORD_SIZE') {
+    return new CsvRecordError(
+      code,
+      line,
+      `the record starting here is longer than ${CSV_PARSE_OPTIONS.max_record_size} bytes (a quote that is never closed?)`,
+    );
+  }
+  if (code === 'CSV_QUOTE_NOT_CLOSED') {
+    return new CsvRecordError(code, line, 'a quote in the record starting here is never closed');
+  }
+  return err;
+}
+
 /** csv-parse options shared by the file loader and the bulk endpoint. */
 export const CSV_PARSE_OPTIONS = {
   bom: true,

@@ -8,7 +8,7 @@
  * Patients:  records = inserted + updated + unchanged + duplicate + rejected
  */
 import { once } from 'node:events';
-import { createWriteStream, fchmodSync, type WriteStream } from 'node:fs';
+import { closeSync, createWriteStream, fchmodSync, openSync, type WriteStream } from 'node:fs';
 import { toCsvLine } from './ingest.csv.js';
 
 /** Why a row, a reading or a patient record was rejected (stable codes). */
@@ -86,6 +86,8 @@ export interface ReadingsReport {
 
 export interface IngestReport {
   dryRun: boolean;
+  /** The run was stopped before its end (by this signal, on the command line). */
+  stopped?: string;
   patients?: PatientsReport;
   readings?: ReadingsReport;
   elapsedMs: number;
@@ -152,7 +154,7 @@ export function formatReport(report: IngestReport): string[] {
   const secs = report.elapsedMs / 1000;
   const rate = r && secs > 0 ? `, ${Math.round(r.rows.read / secs)} rows/s` : '';
   const lines = [
-    `${report.dryRun ? 'dry run (nothing written): ' : ''}${parts.join('; ')}; ${secs.toFixed(1)} s${rate}`,
+    `${report.stopped ? `stopped by ${report.stopped}: ` : ''}${report.dryRun ? 'dry run (nothing written): ' : ''}${parts.length > 0 ? parts.join('; ') : 'nothing read'}; ${secs.toFixed(1)} s${rate}`,
   ];
   if (p && p.rejected > 0) lines.push(`  rejected patient records: ${reasons(p.rejectedByReason)}`);
   if (p && p.ignoredProperties.length > 0)
@@ -176,22 +178,39 @@ export const REJECTS_HEADER = 'source,line,column,reason,detail,original';
 export class RejectsFile implements RejectSink {
   private readonly out: WriteStream;
   private failure: Error | undefined;
+  private closed = false;
 
-  constructor(file: string) {
-    this.out = createWriteStream(file, { encoding: 'utf8', mode: 0o600 });
+  /** Opens `file` in the background; a failure surfaces on the first write or on close. */
+  constructor(file: string, fd?: number) {
+    this.out = createWriteStream(file, { encoding: 'utf8', mode: 0o600, ...(fd === undefined ? {} : { fd }) });
     this.out.on('error', (err) => {
       this.failure = err;
     });
     // `mode` only applies to a new file; an existing one is truncated but keeps its mode.
     // 'open' is emitted before the first buffered write is issued.
-    this.out.on('open', (fd: number) => {
+    this.out.on('open', (openedFd: number) => {
       try {
-        fchmodSync(fd, 0o600);
+        fchmodSync(openedFd, 0o600);
       } catch (err) {
         this.failure = err as Error;
       }
     });
     this.out.write(`${REJECTS_HEADER}\n`);
+  }
+
+  /**
+   * Opens (creates or truncates) `file` at once, mode 0600, so that a path that cannot be
+   * written fails here, before anything is loaded. Throws the file system's error.
+   */
+  static openNow(file: string): RejectsFile {
+    const fd = openSync(file, 'w', 0o600);
+    try {
+      fchmodSync(fd, 0o600);
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+    return new RejectsFile(file, fd);
   }
 
   async write(rejects: readonly Reject[]): Promise<void> {
@@ -201,8 +220,14 @@ export class RejectsFile implements RejectSink {
     if (!this.out.write(`${text}\n`)) await once(this.out, 'drain');
   }
 
+  /** Flushes and closes the file; closing it again does nothing. */
   async close(): Promise<void> {
-    if (this.failure) throw this.failure;
+    if (this.closed) return;
+    this.closed = true;
+    if (this.failure) {
+      this.out.destroy();
+      throw this.failure;
+    }
     await new Promise<void>((resolve, reject) => {
       this.out.end((err?: Error | null) => (err ? reject(err) : resolve()));
     });

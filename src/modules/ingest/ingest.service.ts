@@ -20,6 +20,7 @@ import { latestAcceptedMs } from '../../domain/timestamps.js';
 import { foldReadingCounts } from '../biometrics/biometrics.repository.js';
 import {
   type AcceptedRow,
+  atRecordStart,
   type ColumnMap,
   CSV_PARSE_OPTIONS,
   HeaderError,
@@ -63,6 +64,27 @@ export interface IngestDeps {
   metrics?: IngestMetrics;
   /** Called after each batch has been committed (tests inject failures here). */
   afterBatch?: (batchNo: number) => void | Promise<void>;
+  /**
+   * Stops a readings load: no further batch is started, the one in the database finishes
+   * (commits or rolls back), and the load ends with {@link LoadStoppedError}.
+   */
+  signal?: AbortSignal;
+}
+
+/**
+ * A readings load stopped through {@link IngestDeps.signal} before the end of its file.
+ * The batches counted in `report` are committed; re-running the file completes the load.
+ */
+export class LoadStoppedError extends Error {
+  constructor(
+    /** What the committed batches did. */
+    readonly report: ReadingsReport,
+    /** The abort reason when it is a string (the command line passes the signal's name). */
+    readonly reason: string | undefined,
+  ) {
+    super(`stopped${reason ? ` by ${reason}` : ''} before the end of the file, after ${report.rows.read} rows`);
+    this.name = 'LoadStoppedError';
+  }
 }
 
 /**
@@ -545,8 +567,11 @@ class RowPreparer {
   }
 }
 
-/** Yields parsed records in batches, reading more only when the consumer asks (backpressure). */
-async function* recordBatches(parser: Parser, size: number): AsyncGenerator<string[][]> {
+/**
+ * Yields parsed records in batches, reading more only when the consumer asks (backpressure).
+ * A record the parser gives up on is reported at the line where it starts.
+ */
+async function* recordBatches({ parser, recordStart }: CsvInput, size: number): AsyncGenerator<string[][]> {
   let batch: string[][] = [];
   let ended = false;
   let failure: Error | undefined;
@@ -561,7 +586,7 @@ async function* recordBatches(parser: Parser, size: number): AsyncGenerator<stri
     signal();
   };
   const onError = (err: Error) => {
-    failure = err;
+    failure = atRecordStart(err, recordStart());
     signal();
   };
   parser.on('readable', signal);
@@ -621,12 +646,27 @@ function countInMetrics(metrics: IngestMetrics | undefined, before: [number, num
   if (after[1] > before[1]) metrics.loaderRejectedRows.inc(after[1] - before[1]);
 }
 
+/** A csv-parse stream and the line where its next record starts. */
+interface CsvInput {
+  parser: Parser;
+  recordStart: () => number;
+}
+
 /** Builds the csv-parse stream for `input`, forwarding input errors. */
-function csvParser(input: Readable): Parser {
-  const parser = parse(CSV_PARSE_OPTIONS);
+function csvParser(input: Readable): CsvInput {
+  // Counted as each record is produced (not as it is read): when the parser fails,
+  // records it produced may still wait in its buffer.
+  let nextLine = 1;
+  const parser = parse({
+    ...CSV_PARSE_OPTIONS,
+    on_record: (record: string[]) => {
+      nextLine += recordLineSpan(record);
+      return record;
+    },
+  });
   input.on('error', (err) => parser.destroy(err));
   input.pipe(parser);
-  return parser;
+  return { parser, recordStart: () => nextLine };
 }
 
 /**
@@ -663,9 +703,17 @@ export async function loadReadings(
         await deps.afterBatch?.(report.batches);
         opts.onProgress?.({ rowsRead: report.rows.read, elapsedMs: Date.now() - started });
       };
+      // Set when a stop left rows unread or unsent (a stop during the last batch does not).
+      let stopped = false;
+      const stopping = () => {
+        if (deps.signal?.aborted) stopped = true;
+        return stopped;
+      };
       const dispatch = async (rows: PreparedRow[]) => {
         await inFlight;
         if (failure) throw failure.err;
+        // Asked to stop while the previous batch was in the database: start nothing more.
+        if (stopping()) return;
         inFlight = run(rows).catch((err: unknown) => {
           failure = { err };
         });
@@ -673,6 +721,7 @@ export async function loadReadings(
       let rows: PreparedRow[] = [];
       try {
         for await (const records of recordBatches(csvParser(input), RECORD_CHUNK)) {
+          if (stopping()) break;
           // Parse the next batch while the previous one is in the database.
           for (const row of preparer.prepare(records)) {
             rows.push(row);
@@ -682,16 +731,23 @@ export async function loadReadings(
             }
           }
         }
-        preparer.finish();
-        if (rows.length > 0) await dispatch(rows);
+        if (!stopping()) {
+          preparer.finish();
+          if (rows.length > 0) await dispatch(rows);
+        }
       } finally {
         // Never leave a statement running on the session when giving up.
         await inFlight;
       }
       if (failure) throw failure.err;
       // Each batch appended count deltas for its patients: fold them once, here, rather
-      // than leave them to the patients' first history reads.
+      // than leave them to the patients' first history reads (a stopped load too).
       if (!ctx.dryRun) await foldReadingCounts(db, resolver.existingIds());
+      if (stopped) {
+        input.destroy();
+        const reason = deps.signal?.reason;
+        throw new LoadStoppedError(report, typeof reason === 'string' ? reason : undefined);
+      }
       return report;
     } finally {
       if (opts.patientIds) for (const id of resolver.existingIds()) opts.patientIds.add(id);
