@@ -306,6 +306,17 @@ describe('POST /api/v1/biometrics/bulk (text/csv)', () => {
     expect(res.statusCode).toBe(422);
     expect(res.json().errors[0]).toEqual({ field: 'body', message: 'unknown column "pulse"' });
   });
+
+  it('answers 422 for a quote that is never closed, at the line where its record starts', async () => {
+    const p = await createPatient();
+    const body = `${REFERENCE_HEADER}\n${p.email},2025-01-01T00:00:00,90,,,\n${p.email},"2025-01-01T01:00:00,91,,,\n`;
+    const res = await bulk(t.adminKey, body, 'text/csv');
+    expect(res.statusCode).toBe(422);
+    expect(res.json().errors).toEqual([
+      { field: 'body', message: 'line 3: a quote in the record starting here is never closed' },
+    ]);
+    expect(await bufferCount(p.id)).toBe(0);
+  });
 });
 
 describe('POST /api/v1/biometrics/bulk: metrics', () => {
