@@ -41,7 +41,7 @@ type StopSignal = keyof typeof EXIT_STOPPED;
 const RERUN_ADVICE = 'Batches already committed are kept; re-running the same command completes the load safely.';
 
 const HELP = `usage: patientpulse etl [--patients FILE] [--readings FILE] [options]
-       npm run etl -- --patients FILE --readings FILE [options]
+       npm run -s etl -- --patients FILE --readings FILE [options]
 
 Loads patients (JSON array) and then readings (CSV, header
 patient_email,timestamp,glucose_mg_dL,bp_systolic,bp_diastolic,weight_kg in any order or

@@ -672,7 +672,8 @@ function csvParser(input: Readable): CsvInput {
 /**
  * Streams a readings CSV into the database. Bad rows and cells are reported, never
  * fatal; an unusable header ({@link HeaderError}), an unreadable input or a database
- * failure ends the run with an error (batches committed so far stay committed).
+ * failure ends the run with an error (batches committed so far stay committed), and so
+ * does a stop through `deps.signal` ({@link LoadStoppedError}, after the batch in progress).
  */
 export async function loadReadings(
   deps: IngestDeps,
