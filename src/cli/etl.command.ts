@@ -224,9 +224,9 @@ async function run(database: Database, args: EtlArgs, signal: AbortSignal): Prom
         auditOpts,
       );
     }
-    if (signal.aborted && (args.readings ? !report.readings : args.patients && !report.patients)) {
-      report.stopped = stopReason();
-    }
+    // A file left unstarted because of a stop (one stopped part-way ends in LoadStoppedError).
+    const unstarted = (args.patients && !report.patients) || (args.readings && !report.readings);
+    if (signal.aborted && unstarted) report.stopped = stopReason();
   } catch (err) {
     if (!(err instanceof LoadStoppedError)) throw new RunFailedError(err);
     report.readings = err.report;
