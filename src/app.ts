@@ -22,6 +22,7 @@ import { auditRoutes } from './modules/audit/audit.routes.js';
 import { AuditWriter } from './modules/audit/audit.writer.js';
 import { biometricsRoutes } from './modules/biometrics/biometrics.routes.js';
 import { dashboardRoutes } from './modules/dashboard/dashboard.routes.js';
+import { fhirRoutes } from './modules/fhir/fhir.routes.js';
 import { healthRoutes, type Readiness } from './modules/health/health.routes.js';
 import type { Limiter } from './modules/ingest/ingest.limiter.js';
 import { bulkRoutes } from './modules/ingest/ingest.routes.js';
@@ -105,6 +106,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     },
     { prefix: '/api/v1' },
   );
+  // Its own context: the FHIR hooks (OperationOutcome errors, content negotiation) stay under /fhir.
+  await app.register(fhirRoutes, { deps, prefix: '/fhir' });
   await app.register(dashboardRoutes);
   // The last onSend hook: when it runs, the audit hook before it has stored the request's
   // event, so a tracked request that ended leaves nothing to write.

@@ -250,6 +250,12 @@ export async function upsertReading(
   return { row: toRow(first), changed: first.changed === true };
 }
 
+/** One reading by id, or undefined when absent. */
+export async function findReading(db: DbOrTx, id: number): Promise<ReadingRow | undefined> {
+  const [row] = await db.select(readingColumns).from(biometrics).where(eq(biometrics.id, id)).limit(1);
+  return row as ReadingRow | undefined;
+}
+
 export async function findReadingForUpsertRace(
   db: DbOrTx,
   r: { patientId: number; type: ReadingType; timestamp: Date },
