@@ -245,3 +245,151 @@ describe('/fhir errors', () => {
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
   });
 });
+
+describe('GET /fhir/Observation', () => {
+  it('reads one reading as an Observation with LOINC and UCUM codes, scoped', async () => {
+    const p = await newPatient();
+    const r = await reading(p.id, 'systolic', '2025-05-24T08:30:00Z', 128);
+    const res = await get(t.adminKey, `/fhir/Observation/${r.id}`);
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe(FHIR_JSON);
+    expect(res.json()).toEqual({
+      resourceType: 'Observation',
+      id: String(r.id),
+      status: 'final',
+      category: [
+        {
+          coding: [
+            {
+              system: 'http://terminology.hl7.org/CodeSystem/observation-category',
+              code: 'vital-signs',
+              display: 'Vital Signs',
+            },
+          ],
+        },
+      ],
+      code: {
+        coding: [{ system: 'http://loinc.org', code: '8480-6', display: 'Systolic blood pressure' }],
+        text: 'Systolic blood pressure',
+      },
+      subject: { reference: `Patient/${p.id}` },
+      effectiveDateTime: '2025-05-24T08:30:00.000Z',
+      valueQuantity: { value: 128, unit: 'mmHg', system: 'http://unitsofmeasure.org', code: 'mm[Hg]' },
+    });
+    const [event] = await auditEventsFor(t.database.db, String(res.headers['x-request-id']));
+    expect(event).toMatchObject({
+      action: 'GET /fhir/Observation/:id',
+      status: 200,
+      patientIds: [p.id],
+      recordIds: [r.id],
+    });
+
+    const other = await newPatient();
+    const scoped = await t.key('reader', [other.id]);
+    const hidden = await get(scoped, `/fhir/Observation/${r.id}`);
+    expect(hidden.statusCode).toBe(404);
+    expect(hidden.json()).toEqual(
+      outcome('not-found', 'Observation not found', String(hidden.headers['x-request-id'])),
+    );
+    expect((await get(t.adminKey, '/fhir/Observation/900000000000')).statusCode).toBe(404);
+  });
+
+  it('searches newest first with code and date filters, exact totals and next links', async () => {
+    const p = await newPatient();
+    const g1 = await reading(p.id, 'glucose', '2025-05-24T08:00:00Z', 95);
+    const w = await reading(p.id, 'weight', '2025-05-24T09:00:00Z', 160, 'lb');
+    const g2 = await reading(p.id, 'glucose', '2025-05-25T08:00:00Z', 110);
+    const g3 = await reading(p.id, 'glucose', '2025-05-26T08:00:00Z', 120);
+
+    const all = await get(t.adminKey, `/fhir/Observation?patient=Patient/${p.id}&_count=3`);
+    expect(all.statusCode).toBe(200);
+    const body = all.json();
+    expect(body.total).toBe(4);
+    expect(body.entry.map((e: { resource: { id: string } }) => e.resource.id)).toEqual(
+      [g3, g2, w].map((r) => String(r.id)),
+    );
+    expect(body.entry[2]).toEqual({
+      fullUrl: `${BASE}/Observation/${w.id}`,
+      resource: expect.objectContaining({
+        category: [expect.objectContaining({ coding: [expect.objectContaining({ code: 'vital-signs' })] })],
+        code: expect.objectContaining({
+          coding: [{ system: 'http://loinc.org', code: '29463-7', display: 'Body weight' }],
+        }),
+        valueQuantity: { value: 72.57477920000001, unit: 'kg', system: 'http://unitsofmeasure.org', code: 'kg' },
+      }),
+      search: { mode: 'match' },
+    });
+    const self = `${BASE}/Observation?patient=Patient%2F${p.id}&_count=3`;
+    expect(body.link).toEqual([
+      { relation: 'self', url: `${self}&page=1` },
+      { relation: 'next', url: `${self}&page=2` },
+    ]);
+    const next = await get(t.adminKey, body.link[1].url.slice('http://localhost:80'.length));
+    expect(next.json().entry.map((e: { resource: { id: string } }) => e.resource.id)).toEqual([String(g1.id)]);
+    const [event] = await auditEventsFor(t.database.db, String(all.headers['x-request-id']));
+    expect(event).toMatchObject({
+      action: 'GET /fhir/Observation',
+      status: 200,
+      outcome: 'allowed',
+      patientIds: [p.id],
+      recordIds: [g3.id, g2.id, w.id],
+    });
+
+    const glucose = await get(t.adminKey, `/fhir/Observation?patient=${p.id}&code=http://loinc.org|2339-0`);
+    expect(glucose.json().total).toBe(3);
+    expect(glucose.json().entry[0].resource).toMatchObject({
+      category: [{ coding: [{ code: 'laboratory', display: 'Laboratory' }] }],
+      code: { coding: [{ code: '2339-0', display: 'Glucose [Mass/volume] in Blood' }] },
+      valueQuantity: { value: 120, unit: 'mg/dL', code: 'mg/dL' },
+    });
+    const ids = async (query: string) => {
+      const res = await get(t.adminKey, `/fhir/Observation?patient=${p.id}&${query}`);
+      expect(res.statusCode, res.body).toBe(200);
+      return {
+        total: res.json().total,
+        ids: res.json().entry.map((e: { resource: { id: string } }) => Number(e.resource.id)),
+      };
+    };
+    expect(await ids('code=2339-0&date=ge2025-05-25')).toEqual({ total: 2, ids: [g3.id, g2.id] });
+    expect(await ids('date=2025-05-24')).toEqual({ total: 2, ids: [w.id, g1.id] });
+    expect(await ids('date=gt2025-05-24T08:00:00Z&date=lt2025-05-26')).toEqual({ total: 2, ids: [g2.id, w.id] });
+    expect(await ids('date=le2025-05-24T08:00:00Z')).toEqual({ total: 1, ids: [g1.id] });
+    expect(await ids('date=eq2025-05-25T08:00:00Z')).toEqual({ total: 1, ids: [g2.id] });
+    expect(await ids('code=8480-6')).toEqual({ total: 0, ids: [] });
+    expect(await ids('code=http://snomed.info/sct|2339-0')).toEqual({ total: 0, ids: [] });
+    expect(await ids('date=gt2025-05-27&date=lt2025-05-20')).toEqual({ total: 0, ids: [] });
+  });
+
+  it('refuses a missing patient or a bad date with 400, and hides patients outside the scope', async () => {
+    const missing = await get(t.adminKey, '/fhir/Observation');
+    expect(missing.statusCode).toBe(400);
+    expect(missing.json().issue[0]).toMatchObject({ code: 'invalid', expression: ['query.patient'] });
+    const p = await newPatient();
+    const bad = await get(t.adminKey, `/fhir/Observation?patient=${p.id}&date=sa2025-01-01`);
+    const rid = String(bad.headers['x-request-id']);
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toEqual({
+      resourceType: 'OperationOutcome',
+      issue: [
+        {
+          severity: 'error',
+          code: 'invalid',
+          details: { text: 'query.date the prefix sa is not supported' },
+          diagnostics: `request_id=${rid}; code=validation_failed`,
+          expression: ['query.date'],
+        },
+      ],
+    });
+    const [event] = await auditEventsFor(t.database.db, rid);
+    expect(event).toMatchObject({ status: 400, outcome: 'rejected', patientIds: [p.id] });
+
+    const scoped = await t.key('reader', [p.id]);
+    const other = await newPatient();
+    for (const url of [`/fhir/Observation?patient=${other.id}`, `/fhir/Observation?patient=${other.id}&code=1-1`]) {
+      const res = await get(scoped, url);
+      expect(res.statusCode).toBe(404);
+      expect(res.json()).toEqual(outcome('not-found', 'Patient not found', String(res.headers['x-request-id'])));
+    }
+    expect((await get(t.adminKey, '/fhir/Observation?patient=2000000000')).statusCode).toBe(404);
+  });
+});
