@@ -76,6 +76,25 @@ describe('OpenAPI document', () => {
     }
   });
 
+  it('lists the FHIR routes under the fhir tag, metadata public and the others with a key', async () => {
+    const spec = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    const fhir = Object.entries(spec.paths as Record<string, Record<string, { tags?: string[] }>>)
+      .filter(([path]) => path.startsWith('/fhir/'))
+      .map(([path, ops]) => [path, Object.keys(ops), ops.get?.tags]);
+    expect(fhir).toEqual([
+      ['/fhir/metadata', ['get'], ['fhir']],
+      ['/fhir/Patient/{id}', ['get'], ['fhir']],
+      ['/fhir/Patient', ['get'], ['fhir']],
+      ['/fhir/Observation/{id}', ['get'], ['fhir']],
+      ['/fhir/Observation', ['get'], ['fhir']],
+    ]);
+    expect(spec.paths['/fhir/metadata'].get.security).toEqual([]);
+    expect(spec.paths['/fhir/Patient/{id}'].get.security).toBeUndefined();
+    expect(Object.keys(spec.paths['/fhir/Observation'].get.responses)).toEqual(
+      expect.arrayContaining(['200', '400', '401', '403', '404', '406']),
+    );
+  });
+
   it('marks the probes as public', async () => {
     const spec = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json();
     expect(spec.paths['/healthz'].get.security).toEqual([]);

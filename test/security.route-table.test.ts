@@ -4,7 +4,7 @@
  * The expected statuses live in ROUTES below: a route without an entry (or an entry
  * without a route) fails the suite, so a new endpoint cannot ship without its row.
  */
-import type { InjectOptions } from 'fastify';
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role } from '../src/modules/keys/keys.roles.js';
 import { createKey } from '../src/modules/keys/keys.service.js';
@@ -144,6 +144,20 @@ const ROUTES: Record<string, RouteCase> = {
     }),
     roles: only(200, WRITE_READINGS),
   },
+  'GET /fhir/metadata': { public: true, request: () => ({ method: 'GET', url: '/fhir/metadata' }), roles: all(200) },
+  'GET /fhir/Patient': { request: () => ({ method: 'GET', url: '/fhir/Patient' }), roles: only(200, READ_PATIENTS) },
+  'GET /fhir/Patient/{id}': {
+    request: (fx) => ({ method: 'GET', url: `/fhir/Patient/${fx.patientId}` }),
+    roles: only(200, READ_PATIENTS),
+  },
+  'GET /fhir/Observation': {
+    request: (fx) => ({ method: 'GET', url: `/fhir/Observation?patient=${fx.patientId}` }),
+    roles: only(200, READ_PATIENTS),
+  },
+  'GET /fhir/Observation/{id}': {
+    request: async (fx) => ({ method: 'GET', url: `/fhir/Observation/${(await newReading(fx.t, fx.patientId)).id}` }),
+    roles: only(200, READ_PATIENTS),
+  },
   'GET /metrics': { request: () => ({ method: 'GET', url: '/metrics' }), roles: only(200, ['admin', 'metrics']) },
 };
 
@@ -180,6 +194,26 @@ function probe(route: string): InjectOptions {
   return { method, url: path.replaceAll(/\{[^}]+\}/g, '2000000000') };
 }
 
+/** A refusal: problem+json, or an OperationOutcome carrying the same code on /fhir routes. */
+function expectRefusal(route: string, res: LightMyRequestResponse, status: number, code: string): void {
+  if (route.split(' ')[1]?.startsWith('/fhir/')) {
+    expect(res.headers['content-type']).toBe('application/fhir+json; charset=utf-8');
+    expect(res.json()).toMatchObject({
+      resourceType: 'OperationOutcome',
+      issue: [
+        {
+          severity: 'error',
+          code: status === 401 ? 'login' : 'forbidden',
+          diagnostics: expect.stringContaining(`code=${code}`),
+        },
+      ],
+    });
+    return;
+  }
+  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+  expect(res.json()).toMatchObject({ status, code, request_id: expect.any(String) });
+}
+
 describe('route table', () => {
   it('has exactly one entry per route of the OpenAPI document', () => {
     const documented = specRoutes().sort();
@@ -213,15 +247,14 @@ describe.each(Object.entries(ROUTES))('%s', (route, c) => {
       return;
     }
     expect(res.statusCode).toBe(401);
-    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(res.headers['www-authenticate']).toBe('Bearer realm="patientpulse"');
-    expect(res.json()).toMatchObject({ status: 401, code: 'unauthorized', request_id: expect.any(String) });
+    expectRefusal(route, res, 401, 'unauthorized');
   });
 
   it.each(ROLE_LIST)('with a %s key', async (role) => {
     const res = await t.call(keys[role], await c.request(fx));
     expect(res.statusCode, res.body).toBe(c.roles[role]);
-    if (res.statusCode === 403) expect(res.json()).toMatchObject({ status: 403, code: 'forbidden' });
+    if (res.statusCode === 403) expectRefusal(route, res, 403, 'forbidden');
     if (!c.public) expect(res.headers['cache-control']).toBe('no-store');
   });
 
@@ -232,7 +265,7 @@ describe.each(Object.entries(ROUTES))('%s', (route, c) => {
         const url = `${base.url}${String(base.url).includes('?') ? '&' : '?'}${q}`;
         const res = await t.call(keys.admin, { ...base, url });
         expect(res.statusCode).toBe(401);
-        expect(res.json()).toMatchObject({ code: 'key_in_query' });
+        expectRefusal(route, res, 401, 'key_in_query');
         expect(res.body).not.toContain(keys.admin);
       }
     });
