@@ -254,6 +254,33 @@ const SERVED: Record<string, Served> = {
     status: 200,
     touched: () => ({ patientIds: null, recordIds: null }),
   },
+  'GET /fhir/Patient/{id}': {
+    role: 'patient',
+    request: () => ({ method: 'GET', url: `/fhir/Patient/${P.id}` }),
+    status: 200,
+    touched: () => ({ patientIds: [P.id], recordIds: null }),
+  },
+  'GET /fhir/Patient': {
+    role: 'patient',
+    request: () => ({ method: 'GET', url: '/fhir/Patient' }),
+    status: 200,
+    touched: () => ({ patientIds: [P.id], recordIds: null }),
+  },
+  'GET /fhir/Observation/{id}': {
+    role: 'patient',
+    request: async () => ({ method: 'GET', url: `/fhir/Observation/${(await newReading(t, P.id)).id}` }),
+    status: 200,
+    touched: (b) => ({ patientIds: [P.id], recordIds: [Number((b as { id: string }).id)] }),
+  },
+  'GET /fhir/Observation': {
+    role: 'patient',
+    request: () => ({ method: 'GET', url: `/fhir/Observation?patient=${P.id}&_count=5` }),
+    status: 200,
+    touched: (b) => ({
+      patientIds: [P.id],
+      recordIds: (b as { entry: { resource: { id: string } }[] }).entry.map((e) => Number(e.resource.id)),
+    }),
+  },
   'DELETE /api/v1/keys/{id}': {
     role: 'admin',
     request: async () => {
