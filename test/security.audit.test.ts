@@ -407,6 +407,50 @@ describe('audit coverage', () => {
     expect(checked).toBeGreaterThanOrEqual(protectedRoutes().length);
   });
 
+  it.each([
+    ['GET /api/v1/patients/{id}', 'device', (id: number) => `/api/v1/patients/${id}`, 'GET'],
+    ['PATCH /api/v1/patients/{id}', 'reader', (id: number) => `/api/v1/patients/${id}`, 'PATCH'],
+    ['GET /api/v1/patients/{id}/summary', 'metrics', (id: number) => `/api/v1/patients/${id}/summary`, 'GET'],
+    ['GET /api/v1/biometrics', 'device', (id: number) => `/api/v1/biometrics?patient_id=${id}`, 'GET'],
+    ['GET /api/v1/analytics', 'device', (id: number) => `/api/v1/analytics?patient_id=${id}`, 'GET'],
+    ['GET /fhir/Patient/{id}', 'device', (id: number) => `/fhir/Patient/${id}`, 'GET'],
+  ] as const)(
+    '%s refused to a %s key: the denied event names the targeted patient',
+    async (route, role, url, method) => {
+      const { res, events, id } = await traced(keys[role], { method, url: url(P.id) });
+      expect(res.statusCode).toBe(403);
+      const e = expectOneEvent(events, {
+        id,
+        route: fastifyRoute(route.split(' ')[1] as string).split('?')[0] as string,
+        method,
+        status: 403,
+        outcome: 'denied',
+        role,
+        patientIds: [P.id],
+        recordIds: null,
+      });
+      expect(e.detail).toMatchObject({ reason: 'forbidden' });
+    },
+  );
+
+  it('a refusal names no patient for an id that is not a plain number', async () => {
+    const { res, events, id } = await traced(keys.device, {
+      method: 'GET',
+      url: '/api/v1/biometrics?patient_id=0x10&patient_id=99999999999',
+    });
+    expect(res.statusCode).toBe(403);
+    expectOneEvent(events, {
+      id,
+      route: '/api/v1/biometrics',
+      method: 'GET',
+      status: 403,
+      outcome: 'denied',
+      role: 'device',
+      patientIds: null,
+      recordIds: null,
+    });
+  });
+
   it('an out-of-scope id gets one not_found event naming the attempted patient', async () => {
     const other = await newPatient(t);
     const { res, events, id } = await traced(keys.patient, { method: 'GET', url: `/api/v1/patients/${other.id}` });

@@ -21,6 +21,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Permission required to call the route; routes without one are public. */
     permission?: Permission;
+    /** The path parameter holding a patient id, named in the audit event of a refusal. */
+    patientParam?: string;
   }
 }
 
@@ -29,6 +31,24 @@ const CREDENTIAL_PARAMS = /(?:^|[?&])(api[_-]?key|key|token|access[_-]?token|api
 /** A PatientPulse key anywhere in the query string, whatever the parameter is called. */
 const KEY_SHAPE = /pp_[A-Za-z0-9]{8}_[A-Za-z0-9_-]{20,}/;
 const PREFIX_OF = /^pp_([A-Za-z0-9]{8})_/;
+/** A patient id as a path or query value: what validation would accept, in int4 range. */
+const PLAIN_ID = /^[1-9]\d{0,9}$/;
+
+/**
+ * The patients a request refused before validation was aimed at: `patient_id` in the query
+ * and the route's patient path parameter, where they are plain ids. The audit trail of a
+ * patient then shows attempts by keys whose role may not read them at all.
+ */
+function targetedPatients(request: FastifyRequest): number[] {
+  const query = (request.query as Record<string, unknown> | undefined)?.patient_id;
+  const param = request.routeOptions.config.patientParam;
+  const fromPath = param ? (request.params as Record<string, unknown> | undefined)?.[param] : undefined;
+  const ids: number[] = [];
+  for (const v of [...(Array.isArray(query) ? query : [query]), fromPath]) {
+    if (typeof v === 'string' && PLAIN_ID.test(v) && Number(v) <= 2147483647) ids.push(Number(v));
+  }
+  return ids;
+}
 
 export interface AuthPluginOptions {
   db: Db;
@@ -115,6 +135,7 @@ async function authPlugin(app: FastifyInstance, opts: AuthPluginOptions): Promis
     if (d.exceeded) return tooMany(request, reply, d, 'Too many requests for this API key');
     if (!roleHas(principal.role, permission)) {
       request.auditDetail({ reason: 'forbidden', permission });
+      request.auditPatients(targetedPatients(request));
       return sendProblem(request, reply, 403, 'forbidden', 'This API key is not allowed to do this');
     }
   });

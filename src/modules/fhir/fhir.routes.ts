@@ -124,12 +124,16 @@ export async function fhirRoutes(app: FastifyInstance, { deps }: RoutePluginOpti
     return service.capabilityStatement(deps.now().toISOString(), APP_VERSION);
   });
 
-  r.get('/Patient/:id', { schema: readPatientSchema, config: { permission: 'patients:read' } }, async (req, reply) => {
-    // A non-numeric id is dropped by the audit plugin's id check.
-    req.auditPatients([Number(req.params.id)]);
-    const patient = await service.readPatient(svc, principalOf(req).patientIds, req.params.id);
-    return reply.type(FHIR_CONTENT_TYPE).send(patient);
-  });
+  r.get(
+    '/Patient/:id',
+    { schema: readPatientSchema, config: { permission: 'patients:read', patientParam: 'id' } },
+    async (req, reply) => {
+      // A non-numeric id is dropped by the audit plugin's id check.
+      req.auditPatients([Number(req.params.id)]);
+      const patient = await service.readPatient(svc, principalOf(req).patientIds, req.params.id);
+      return reply.type(FHIR_CONTENT_TYPE).send(patient);
+    },
+  );
 
   r.get('/Patient', { schema: searchPatientsSchema, config: { permission: 'patients:read' } }, async (req, reply) => {
     const q = req.query;

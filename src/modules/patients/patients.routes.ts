@@ -22,10 +22,14 @@ export async function patientsRoutes(app: FastifyInstance, { deps }: RoutePlugin
     return result;
   });
 
-  r.get('/patients/:id', { schema: getPatientSchema, config: { permission: 'patients:read' } }, async (req) => {
-    req.auditPatients([req.params.id]);
-    return service.getPatient(svc, principalOf(req).patientIds, req.params.id);
-  });
+  r.get(
+    '/patients/:id',
+    { schema: getPatientSchema, config: { permission: 'patients:read', patientParam: 'id' } },
+    async (req) => {
+      req.auditPatients([req.params.id]);
+      return service.getPatient(svc, principalOf(req).patientIds, req.params.id);
+    },
+  );
 
   r.post('/patients', { schema: createPatientSchema, config: { permission: 'patients:write' } }, async (req, reply) => {
     if (principalOf(req).patientIds !== null) {
@@ -37,13 +41,21 @@ export async function patientsRoutes(app: FastifyInstance, { deps }: RoutePlugin
     return reply.code(201).send(created);
   });
 
-  r.patch('/patients/:id', { schema: updatePatientSchema, config: { permission: 'patients:write' } }, async (req) => {
-    req.auditPatients([req.params.id]);
-    return service.updatePatient(svc, principalOf(req).patientIds, req.params.id, req.body);
-  });
+  r.patch(
+    '/patients/:id',
+    { schema: updatePatientSchema, config: { permission: 'patients:write', patientParam: 'id' } },
+    async (req) => {
+      req.auditPatients([req.params.id]);
+      return service.updatePatient(svc, principalOf(req).patientIds, req.params.id, req.body);
+    },
+  );
 
-  r.delete('/patients/:id', { schema: deletePatientSchema, config: { permission: 'patients:write' } }, async (req) => {
-    req.auditPatients([req.params.id]);
-    return service.erasePatient(svc, principalOf(req).patientIds, req.params.id);
-  });
+  r.delete(
+    '/patients/:id',
+    { schema: deletePatientSchema, config: { permission: 'patients:write', patientParam: 'id' } },
+    async (req) => {
+      req.auditPatients([req.params.id]);
+      return service.erasePatient(svc, principalOf(req).patientIds, req.params.id);
+    },
+  );
 }

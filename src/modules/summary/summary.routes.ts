@@ -16,8 +16,12 @@ export async function summaryRoutes(app: FastifyInstance, { deps }: RoutePluginO
     return page;
   });
 
-  r.get('/patients/:id/summary', { schema: getSummarySchema, config: { permission: 'readings:read' } }, async (req) => {
-    req.auditPatients([req.params.id]);
-    return service.getSummary(svc, principalOf(req).patientIds, req.params.id);
-  });
+  r.get(
+    '/patients/:id/summary',
+    { schema: getSummarySchema, config: { permission: 'readings:read', patientParam: 'id' } },
+    async (req) => {
+      req.auditPatients([req.params.id]);
+      return service.getSummary(svc, principalOf(req).patientIds, req.params.id);
+    },
+  );
 }
