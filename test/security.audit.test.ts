@@ -414,6 +414,8 @@ describe('audit coverage', () => {
     ['GET /api/v1/biometrics', 'device', (id: number) => `/api/v1/biometrics?patient_id=${id}`, 'GET'],
     ['GET /api/v1/analytics', 'device', (id: number) => `/api/v1/analytics?patient_id=${id}`, 'GET'],
     ['GET /fhir/Patient/{id}', 'device', (id: number) => `/fhir/Patient/${id}`, 'GET'],
+    ['GET /fhir/Observation', 'device', (id: number) => `/fhir/Observation?patient=Patient/${id}`, 'GET'],
+    ['GET /fhir/Observation', 'metrics', (id: number) => `/fhir/Observation?patient=${id}`, 'GET'],
   ] as const)(
     '%s refused to a %s key: the denied event names the targeted patient',
     async (route, role, url, method) => {

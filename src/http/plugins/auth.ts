@@ -23,6 +23,8 @@ declare module 'fastify' {
     permission?: Permission;
     /** The path parameter holding a patient id, named in the audit event of a refusal. */
     patientParam?: string;
+    /** The query parameter holding patient ids, for the same purpose (default `patient_id`). */
+    patientQuery?: string;
   }
 }
 
@@ -31,21 +33,22 @@ const CREDENTIAL_PARAMS = /(?:^|[?&])(api[_-]?key|key|token|access[_-]?token|api
 /** A PatientPulse key anywhere in the query string, whatever the parameter is called. */
 const KEY_SHAPE = /pp_[A-Za-z0-9]{8}_[A-Za-z0-9_-]{20,}/;
 const PREFIX_OF = /^pp_([A-Za-z0-9]{8})_/;
-/** A patient id as a path or query value: what validation would accept, in int4 range. */
-const PLAIN_ID = /^[1-9]\d{0,9}$/;
+/** A patient id as a path or query value (or a FHIR reference `Patient/<id>`), in int4 range. */
+const PLAIN_ID = /^(?:Patient\/)?([1-9]\d{0,9})$/;
 
 /**
- * The patients a request refused before validation was aimed at: `patient_id` in the query
- * and the route's patient path parameter, where they are plain ids. The audit trail of a
+ * The patients a request refused before validation was aimed at: the route's patient query
+ * parameter and its patient path parameter, where they are plain ids. The audit trail of a
  * patient then shows attempts by keys whose role may not read them at all.
  */
 function targetedPatients(request: FastifyRequest): number[] {
-  const query = (request.query as Record<string, unknown> | undefined)?.patient_id;
-  const param = request.routeOptions.config.patientParam;
-  const fromPath = param ? (request.params as Record<string, unknown> | undefined)?.[param] : undefined;
+  const { patientParam, patientQuery = 'patient_id' } = request.routeOptions.config;
+  const query = (request.query as Record<string, unknown> | undefined)?.[patientQuery];
+  const fromPath = patientParam ? (request.params as Record<string, unknown> | undefined)?.[patientParam] : undefined;
   const ids: number[] = [];
   for (const v of [...(Array.isArray(query) ? query : [query]), fromPath]) {
-    if (typeof v === 'string' && PLAIN_ID.test(v) && Number(v) <= 2147483647) ids.push(Number(v));
+    const id = typeof v === 'string' ? Number(PLAIN_ID.exec(v)?.[1]) : Number.NaN;
+    if (id <= 2147483647) ids.push(id);
   }
   return ids;
 }

@@ -156,7 +156,7 @@ export async function fhirRoutes(app: FastifyInstance, { deps }: RoutePluginOpti
 
   r.get(
     '/Observation',
-    { schema: searchObservationsSchema, config: { permission: 'readings:read' } },
+    { schema: searchObservationsSchema, config: { permission: 'readings:read', patientQuery: 'patient' } },
     async (req, reply) => {
       const q = req.query;
       const patientId = service.patientOfReference(q.patient);
