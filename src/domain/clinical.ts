@@ -5,6 +5,8 @@
  * not a validated risk score.
  */
 
+import type { ReadingType } from './readings.js';
+
 /** Glucose target range in mg/dL, inclusive at both ends (as meters display it, whole mg/dL). */
 export const GLUCOSE_TARGET_LOW = 70;
 export const GLUCOSE_TARGET_HIGH = 180;
@@ -57,6 +59,12 @@ export function glucoseStatus(mgdl: number): GlucoseStatus {
 export function bpPlausible(systolic: number, diastolic: number): boolean {
   return systolic > diastolic;
 }
+
+/** The other half of a blood-pressure pair, for the two reading types that have one. */
+export const BP_PARTNER: Readonly<Partial<Record<ReadingType, ReadingType>>> = {
+  systolic: 'diastolic',
+  diastolic: 'systolic',
+};
 
 /**
  * ACC/AHA 2017 category of one systolic/diastolic pair (mmHg), or null for an implausible

@@ -7,6 +7,7 @@ import { and, count, desc, eq, gte, lt, type SQL, sql } from 'drizzle-orm';
 import { type DbOrTx, queryRows } from '../../db/database.js';
 import { perDatabaseVariant, rawStatement } from '../../db/prepared.js';
 import { biometrics, biometricsCounts } from '../../db/schema.js';
+import { BP_PARTNER } from '../../domain/clinical.js';
 import type { ReadingType } from '../../domain/readings.js';
 
 export interface ReadingRow {
@@ -145,6 +146,20 @@ function toRow(r: Record<string, unknown>): ReadingRow {
   };
 }
 
+/**
+ * What both single-reading upserts share: a changed value or unit is written (an identical
+ * one is left alone, so nothing is buffered for it), and a written row's hour goes to the
+ * change buffer.
+ */
+const ON_CONFLICT_UPDATE = sql`on conflict (patient_id, type, timestamp) do update
+        set value = excluded.value, unit = excluded.unit, updated_at = now()
+        where biometrics.value is distinct from excluded.value or biometrics.unit is distinct from excluded.unit
+      returning id, patient_id, type, value, unit, timestamp`;
+const BUFFER_WRITTEN = sql`buf as (
+      insert into biometrics_hourly (patient_id, type, bucket_start)
+      select patient_id, type, date_trunc('hour', timestamp, 'UTC') from up
+    )`;
+
 /** The statement of {@link upsertReading}, compiled once. */
 const upsertStatement = rawStatement<{
   patientId: number;
@@ -158,14 +173,8 @@ const upsertStatement = rawStatement<{
     with up as (
       insert into biometrics (patient_id, type, value, unit, timestamp)
       values (${sql.placeholder('patientId')}, ${sql.placeholder('type')}, ${sql.placeholder('value')}, ${sql.placeholder('unit')}, ${sql.placeholder('timestamp')}::timestamptz)
-      on conflict (patient_id, type, timestamp) do update
-        set value = excluded.value, unit = excluded.unit, updated_at = now()
-        where biometrics.value is distinct from excluded.value or biometrics.unit is distinct from excluded.unit
-      returning id, patient_id, type, value, unit, timestamp
-    ), buf as (
-      insert into biometrics_hourly (patient_id, type, bucket_start)
-      select patient_id, type, date_trunc('hour', timestamp, 'UTC') from up
-    )
+      ${ON_CONFLICT_UPDATE}
+    ), ${BUFFER_WRITTEN}
     select id, patient_id, type, value, unit, timestamp, true as changed from up
     union all
     select id, patient_id, type, value, unit, timestamp, false as changed from biometrics
@@ -202,14 +211,8 @@ const upsertBpStatement = rawStatement<{
       select ${sql.placeholder('patientId')}::int, ${sql.placeholder('type')}::text, ${sql.placeholder('value')}::float8,
         ${sql.placeholder('unit')}::text, ${sql.placeholder('timestamp')}::timestamptz
       where not exists (select 1 from bad)
-      on conflict (patient_id, type, timestamp) do update
-        set value = excluded.value, unit = excluded.unit, updated_at = now()
-        where biometrics.value is distinct from excluded.value or biometrics.unit is distinct from excluded.unit
-      returning id, patient_id, type, value, unit, timestamp
-    ), buf as (
-      insert into biometrics_hourly (patient_id, type, bucket_start)
-      select patient_id, type, date_trunc('hour', timestamp, 'UTC') from up
-    )
+      ${ON_CONFLICT_UPDATE}
+    ), ${BUFFER_WRITTEN}
     select id, patient_id, type, value, unit, timestamp, true as changed, null::float8 as partner from up
     union all
     select id, patient_id, type, value, unit, timestamp, false as changed, null::float8 as partner from biometrics
@@ -219,9 +222,6 @@ const upsertBpStatement = rawStatement<{
     union all
     select null, null, null, null, null, null, false, value from bad`,
 );
-
-/** The other half of a blood-pressure pair. */
-const BP_PARTNER: Partial<Record<ReadingType, ReadingType>> = { systolic: 'diastolic', diastolic: 'systolic' };
 
 /**
  * Inserts or updates one reading and records the bucket in the change buffer when the

@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 import { type Parser, parse } from 'csv-parse';
 import type { Database, Db } from '../../db/database.js';
 import { withSessions } from '../../db/session.js';
-import { bpPlausible } from '../../domain/clinical.js';
+import { BP_PARTNER, bpPlausible } from '../../domain/clinical.js';
 import type { ReadingType } from '../../domain/readings.js';
 import { latestAcceptedMs } from '../../domain/timestamps.js';
 import { foldReadingCounts } from '../biometrics/biometrics.repository.js';
@@ -840,8 +840,6 @@ export async function ingestCsvText(
 export type BulkItemCheck =
   | { ok: true; patientId: number; type: ReadingType; value: number; unit: string; tsMs: number }
   | { ok: false; reason: RejectReason; field: string; message: string };
-
-const BP_PARTNER: Partial<Record<ReadingType, ReadingType>> = { systolic: 'diastolic', diastolic: 'systolic' };
 
 /**
  * Blood-pressure items whose pair would be inverted (diastolic at or above systolic), with
