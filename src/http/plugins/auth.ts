@@ -9,7 +9,7 @@ import fp from 'fastify-plugin';
 import type { Db } from '../../db/database.js';
 import type { KeyCache } from '../../modules/keys/keys.cache.js';
 import { type Permission, type Principal, roleHas } from '../../modules/keys/keys.roles.js';
-import { authenticateKey, isRecentlyVerifiedKey } from '../../modules/keys/keys.service.js';
+import { authenticateKeyHash, isRecentlyVerifiedKey, presentedKeyHash } from '../../modules/keys/keys.service.js';
 import { sendProblem } from './problem.js';
 import { type LimitDecision, type LimitSettings, registerLimiters } from './rate-limits.js';
 
@@ -121,14 +121,16 @@ async function authPlugin(app: FastifyInstance, opts: AuthPluginOptions): Promis
     // An address out of failures gets no more keys checked, or guessing would go on at full
     // speed with a 429 only relabelling wrong guesses. Keys verified here lately still are,
     // so clients behind the same NAT address as the guesser keep working.
-    if (!isRecentlyVerifiedKey(keyDeps, key)) {
+    // Hashed once: the recently-verified check and the lookup both go by the hash.
+    const hash = presentedKeyHash(key);
+    if (!isRecentlyVerifiedKey(keyDeps, hash)) {
       const d = await limiters.authFailuresUsedUp(request);
       if (d.exceeded) {
         if (prefix) request.auditDetail({ presented_prefix: prefix });
         return tooMany(request, reply, d, 'Too many failed authentication attempts from this address');
       }
     }
-    const principal = await authenticateKey(keyDeps, key);
+    const principal = hash === undefined ? undefined : await authenticateKeyHash(keyDeps, hash);
     if (!principal) {
       if (prefix) request.auditDetail({ presented_prefix: prefix });
       return fail(request, reply, 'invalid_key', 'The API key is not valid, expired or revoked');

@@ -174,10 +174,19 @@ export async function revokeKeyById(deps: KeyDeps, id: number): Promise<KeyInfo>
   return toKeyInfo(row);
 }
 
+/** The hash a presented key would be stored under, or undefined for a length no key has. */
+export function presentedKeyHash(presented: string): string | undefined {
+  return presented.length < 16 || presented.length > 256 ? undefined : hashKey(presented);
+}
+
 /** Resolves a presented key to a principal, or undefined when unknown, revoked or expired. */
 export async function authenticateKey(deps: KeyDeps, presented: string): Promise<Principal | undefined> {
-  if (presented.length < 16 || presented.length > 256) return undefined;
-  const hash = hashKey(presented);
+  const hash = presentedKeyHash(presented);
+  return hash === undefined ? undefined : authenticateKeyHash(deps, hash);
+}
+
+/** {@link authenticateKey} for a key already hashed with {@link presentedKeyHash}. */
+export async function authenticateKeyHash(deps: KeyDeps, hash: string): Promise<Principal | undefined> {
   let row = deps.cache?.get(hash);
   if (!row) {
     // Taken before the lookup: a revocation clearing the cache meanwhile makes set() a no-op.
@@ -195,12 +204,12 @@ export async function authenticateKey(deps: KeyDeps, presented: string): Promise
 }
 
 /**
- * Whether `presented` authenticated successfully on this instance lately (see
- * {@link KeyCache.recentlyVerified}); false without a cache. Does not authenticate.
+ * Whether the key with this hash ({@link presentedKeyHash}) authenticated successfully on
+ * this instance lately (see {@link KeyCache.recentlyVerified}); false without a cache or a
+ * hash. Does not authenticate.
  */
-export function isRecentlyVerifiedKey(deps: KeyDeps, presented: string): boolean {
-  if (!deps.cache || presented.length < 16 || presented.length > 256) return false;
-  return deps.cache.recentlyVerified(hashKey(presented));
+export function isRecentlyVerifiedKey(deps: KeyDeps, hash: string | undefined): boolean {
+  return hash !== undefined && deps.cache?.recentlyVerified(hash) === true;
 }
 
 /**
