@@ -42,7 +42,7 @@ function bucketWhere(f: AnalyticsFilter): SQL {
 export async function listBuckets(
   db: DbOrTx,
   f: AnalyticsFilter,
-  window?: { limit: number; offset: number },
+  window: { limit: number; offset: number },
 ): Promise<AnalyticsBucketRow[]> {
   const rows = await queryRows(
     db,
@@ -52,7 +52,7 @@ export async function listBuckets(
       floor(extract(epoch from a.computed_at) * 1000)::float8 as computed_at_ms
     from analytics a where ${bucketWhere(f)}
     order by a.bucket_start desc nulls last, a.patient_id, a.type
-    ${window ? sql`limit ${window.limit} offset ${window.offset}` : sql``}`,
+    limit ${window.limit} offset ${window.offset}`,
   );
   return rows.map((x) => ({
     patientId: Number(x.patient_id),
