@@ -1,5 +1,25 @@
 /** Schemas shared by several routes. */
-import { Type } from 'typebox';
+import { type Static, type TSchema, type TSchemaOptions, Type } from 'typebox';
+
+/**
+ * One of a fixed list of strings or integers, as one typed `enum`. A union of literals
+ * becomes an `anyOf`, which the response serializer resolves by running one validator per
+ * alternative on every value it writes; an `enum` is written directly. Request errors say
+ * "must be one of: ..." either way.
+ */
+export function OneOf<const V extends readonly string[] | readonly number[]>(values: V, options: TSchemaOptions = {}) {
+  const type = typeof values[0] === 'number' ? 'integer' : 'string';
+  return Type.Unsafe<V[number]>({ ...options, type, enum: [...values] });
+}
+
+/**
+ * A response value that may be null, written as OpenAPI 3.0 does (`nullable: true`): the
+ * response serializer checks for null directly, where a union with null would be an
+ * `anyOf` resolved by a validator per value (and OpenAPI 3.0 has no null type).
+ */
+export function Nullable<T extends TSchema>(schema: T) {
+  return Type.Unsafe<Static<T> | null>({ ...schema, nullable: true });
+}
 
 /** RFC 9457 problem details, as produced by the problem plugin. */
 export const ProblemSchema = Type.Object(

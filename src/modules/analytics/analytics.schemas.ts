@@ -1,7 +1,7 @@
 /** Schemas for /api/v1/analytics. */
 import { type Static, Type } from 'typebox';
 import { READING_TYPES } from '../../domain/readings.js';
-import { errorResponses, PageQuery, Timestamp } from '../../http/common.schemas.js';
+import { errorResponses, Nullable, OneOf, PageQuery, Timestamp } from '../../http/common.schemas.js';
 import { ReadingTypeSchema } from '../biometrics/biometrics.schemas.js';
 
 export const STATS = ['min', 'max', 'avg'] as const;
@@ -27,12 +27,7 @@ export const DEFAULT_ANALYTICS_PAGE_SIZE = 100;
 
 export const AnalyticsQuery = Type.Object({
   patient_id: Type.Optional(Type.Integer({ minimum: 1, maximum: 2147483647 })),
-  metric: Type.Optional(
-    Type.Union(
-      METRIC_NAMES.map((m) => Type.Literal(m)),
-      { description: 'One metric name; empty means no filter' },
-    ),
-  ),
+  metric: Type.Optional(OneOf(METRIC_NAMES, { description: 'One metric name; empty means no filter' })),
   type: Type.Optional(ReadingTypeSchema),
   from: Type.Optional(Timestamp),
   to: Type.Optional(Timestamp),
@@ -68,15 +63,15 @@ export const listAnalyticsSchema = {
 export const AnalyticsRunSchema = Type.Object(
   {
     id: Type.Integer(),
-    version: Type.Union([Type.Literal(1), Type.Literal(2)]),
-    trigger: Type.Union([Type.Literal('scheduled'), Type.Literal('manual'), Type.Literal('startup')]),
+    version: OneOf([1, 2]),
+    trigger: OneOf(['scheduled', 'manual', 'startup']),
     instance: Type.String({ description: 'The process that ran it' }),
-    status: Type.Union([Type.Literal('succeeded'), Type.Literal('failed')]),
+    status: OneOf(['succeeded', 'failed']),
     started_at: Type.String({ format: 'date-time' }),
-    finished_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    finished_at: Nullable(Type.String({ format: 'date-time' })),
     buckets_touched: Type.Integer({ description: 'Analytics rows inserted, updated or deleted' }),
     rows_consumed: Type.Integer({ description: 'Change-buffer rows consumed' }),
-    error: Type.Union([Type.String(), Type.Null()]),
+    error: Nullable(Type.String()),
   },
   { $id: 'AnalyticsRun' },
 );
@@ -85,7 +80,7 @@ export type AnalyticsRunDto = Static<typeof AnalyticsRunSchema>;
 export const RunBody = Type.Object(
   {
     version: Type.Optional(
-      Type.Union([Type.Literal(1), Type.Literal(2)], {
+      OneOf([1, 2], {
         description: '1 = recompute everything, 2 = apply the change buffer; default ANALYTICS_VERSION',
       }),
     ),

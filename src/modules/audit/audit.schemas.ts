@@ -1,11 +1,9 @@
 /** Schemas for GET /api/v1/audit. */
 import { type Static, Type } from 'typebox';
-import { errorResponses, PageQuery, Timestamp } from '../../http/common.schemas.js';
+import { errorResponses, Nullable, OneOf, PageQuery, Timestamp } from '../../http/common.schemas.js';
 
 export const OUTCOMES = ['allowed', 'denied', 'not_found', 'rejected', 'rate_limited', 'error'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
-
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 
 export const AuditEventSchema = Type.Object(
   {
@@ -33,7 +31,7 @@ export const AuditQuery = Type.Object({
   key_id: Type.Optional(Type.Integer({ minimum: 1, maximum: 2147483647 })),
   from: Type.Optional(Timestamp),
   to: Type.Optional(Timestamp),
-  outcome: Type.Optional(Type.Union(OUTCOMES.map((o) => Type.Literal(o)))),
+  outcome: Type.Optional(OneOf(OUTCOMES)),
   ...PageQuery,
   size: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
 });

@@ -1,14 +1,11 @@
 /** Request and response schemas for /api/v1/biometrics. */
 import { type Static, Type } from 'typebox';
 import { READING_TYPES } from '../../domain/readings.js';
-import { BigIdParams, errorResponses, PageQuery, Timestamp } from '../../http/common.schemas.js';
+import { BigIdParams, errorResponses, OneOf, PageQuery, Timestamp } from '../../http/common.schemas.js';
 
-export const ReadingTypeSchema = Type.Union(
-  [Type.Literal('glucose'), Type.Literal('systolic'), Type.Literal('diastolic'), Type.Literal('weight')],
-  { description: 'glucose (mg/dL), systolic and diastolic (mmHg), weight (kg)' },
-);
-// Keep the schema and the domain list in step.
-READING_TYPES satisfies readonly Static<typeof ReadingTypeSchema>[];
+export const ReadingTypeSchema = OneOf(READING_TYPES, {
+  description: 'glucose (mg/dL), systolic and diastolic (mmHg), weight (kg)',
+});
 
 export const ReadingSchema = Type.Object(
   {

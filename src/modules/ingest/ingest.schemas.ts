@@ -1,18 +1,11 @@
 /** Request and response schemas of POST /api/v1/biometrics/bulk. */
 import { Type } from 'typebox';
-import { errorResponses, ProblemSchema } from '../../http/common.schemas.js';
+import { errorResponses, OneOf, ProblemSchema } from '../../http/common.schemas.js';
 import { REFERENCE_HEADER } from './ingest.csv.js';
 
-const Status = Type.Union(
-  [
-    Type.Literal('inserted'),
-    Type.Literal('updated'),
-    Type.Literal('unchanged'),
-    Type.Literal('duplicate'),
-    Type.Literal('rejected'),
-  ],
-  { description: 'duplicate: repeats an earlier item of the request with the same value' },
-);
+const Status = OneOf(['inserted', 'updated', 'unchanged', 'duplicate', 'rejected'], {
+  description: 'duplicate: repeats an earlier item of the request with the same value',
+});
 
 export const BulkResultItem = Type.Object({
   index: Type.Optional(Type.Integer({ description: 'Position of the item in the JSON array (0-based)' })),

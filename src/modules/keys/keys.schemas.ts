@@ -1,13 +1,10 @@
 /** Schemas for /api/v1/keys (key management, admin only). */
 import { type Static, Type } from 'typebox';
-import { errorResponses, IdParams, PageQuery, Timestamp } from '../../http/common.schemas.js';
+import { errorResponses, IdParams, Nullable, OneOf, PageQuery, Timestamp } from '../../http/common.schemas.js';
 import { ROLES } from './keys.roles.js';
 import type { KeyInfo } from './keys.service.js';
 
-const RoleSchema = Type.Union(
-  ROLES.map((r) => Type.Literal(r)),
-  { description: ROLES.join(', ') },
-);
+const RoleSchema = OneOf(ROLES, { description: ROLES.join(', ') });
 
 /** A key as listed: never the secret or its hash. */
 export const KeyInfoSchema = Type.Object(
@@ -16,11 +13,11 @@ export const KeyInfoSchema = Type.Object(
     name: Type.String(),
     prefix: Type.String({ description: 'Visible part of the key (pp_<prefix>_...), for identification' }),
     role: Type.String(),
-    patient_ids: Type.Union([Type.Array(Type.Integer()), Type.Null()], { description: 'null = all patients' }),
+    patient_ids: Nullable(Type.Array(Type.Integer(), { description: 'null = all patients' })),
     bootstrap: Type.Boolean(),
     created_at: Type.String({ format: 'date-time' }),
-    expires_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-    revoked_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    expires_at: Nullable(Type.String({ format: 'date-time' })),
+    revoked_at: Nullable(Type.String({ format: 'date-time' })),
   },
   { $id: 'ApiKeyInfo' },
 );

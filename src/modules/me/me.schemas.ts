@@ -1,14 +1,14 @@
 /** Schema for /api/v1/me: what the presented key may do. */
 import { type Static, Type } from 'typebox';
-import { errorResponses } from '../../http/common.schemas.js';
+import { errorResponses, Nullable } from '../../http/common.schemas.js';
 
 export const MeResponse = Type.Object({
   key_id: Type.Integer(),
   role: Type.String(),
   permissions: Type.Array(Type.String()),
-  patient_ids: Type.Union([Type.Array(Type.Integer()), Type.Null()], {
-    description: 'The patients this key is limited to; null means all patients',
-  }),
+  patient_ids: Nullable(
+    Type.Array(Type.Integer(), { description: 'The patients this key is limited to; null means all patients' }),
+  ),
 });
 export type MeResponseDto = Static<typeof MeResponse>;
 

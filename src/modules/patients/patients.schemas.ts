@@ -1,6 +1,6 @@
 /** Request and response schemas for /api/v1/patients (snake_case, as the reference). */
 import { type Static, Type } from 'typebox';
-import { errorResponses, IdParams, PageQuery } from '../../http/common.schemas.js';
+import { errorResponses, IdParams, Nullable, OneOf, PageQuery } from '../../http/common.schemas.js';
 
 const Gender = Type.String({
   pattern: '^(?:[mM][aA][lL][eE]|[fF][eE][mM][aA][lL][eE]|[oO][tT][hH][eE][rR])$',
@@ -12,10 +12,10 @@ export const PatientSchema = Type.Object(
     id: Type.Integer(),
     name: Type.String(),
     dob: Type.String({ format: 'date' }),
-    gender: Type.Union([Type.Literal('male'), Type.Literal('female'), Type.Literal('other')]),
-    address: Type.Union([Type.String(), Type.Null()]),
+    gender: OneOf(['male', 'female', 'other']),
+    address: Nullable(Type.String()),
     email: Type.String(),
-    phone: Type.Union([Type.String(), Type.Null()]),
+    phone: Nullable(Type.String()),
   },
   { $id: 'Patient' },
 );

@@ -1,6 +1,6 @@
 /** Schemas for /api/v1/biometrics/series: a patient's readings aggregated per hour or day. */
 import { type Static, Type } from 'typebox';
-import { errorResponses, Timestamp } from '../../http/common.schemas.js';
+import { errorResponses, OneOf, Timestamp } from '../../http/common.schemas.js';
 import { ReadingTypeSchema } from '../biometrics/biometrics.schemas.js';
 
 export const SERIES_BUCKETS = ['hour', 'day'] as const;
@@ -17,7 +17,7 @@ export const SeriesQuery = Type.Object({
   type: Type.Optional(ReadingTypeSchema),
   from: Timestamp,
   to: Timestamp,
-  bucket: Type.Union([Type.Literal('hour'), Type.Literal('day')], { default: 'hour' }),
+  bucket: OneOf(['hour', 'day'], { default: 'hour' }),
   tz: Type.String({
     minLength: 1,
     maxLength: 64,

@@ -1,27 +1,10 @@
 /** Schemas for the per-patient clinical summary (/api/v1/patients/summary, /patients/{id}/summary). */
-import { type Static, type TSchema, Type } from 'typebox';
+import { type Static, Type } from 'typebox';
 import { BP_CATEGORIES, BP_IMPLAUSIBLE, GLUCOSE_STATUSES } from '../../domain/clinical.js';
-import { errorResponses, IdParams, PageQuery } from '../../http/common.schemas.js';
+import { errorResponses, IdParams, Nullable, OneOf, PageQuery } from '../../http/common.schemas.js';
 
-const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
-const GlucoseStatusSchema = Type.Union([
-  Type.Literal('very_low'),
-  Type.Literal('low'),
-  Type.Literal('in_range'),
-  Type.Literal('high'),
-  Type.Literal('very_high'),
-]);
-const BpCategorySchema = Type.Union([
-  Type.Literal('normal'),
-  Type.Literal('elevated'),
-  Type.Literal('stage_1'),
-  Type.Literal('stage_2'),
-  Type.Literal('crisis'),
-  Type.Literal('implausible'),
-]);
-// Keep the schemas and the domain lists in step.
-GLUCOSE_STATUSES satisfies readonly Static<typeof GlucoseStatusSchema>[];
-[...BP_CATEGORIES, BP_IMPLAUSIBLE] satisfies Static<typeof BpCategorySchema>[];
+const GlucoseStatusSchema = OneOf(GLUCOSE_STATUSES);
+const BpCategorySchema = OneOf([...BP_CATEGORIES, BP_IMPLAUSIBLE]);
 
 const latestFields = {
   id: Type.Integer(),
@@ -111,7 +94,7 @@ export const SummaryListQuery = Type.Object({
   search: Type.Optional(
     Type.String({ minLength: 1, maxLength: 100, description: 'Case-insensitive match on name or email' }),
   ),
-  sort: Type.Union([Type.Literal('attention'), Type.Literal('name'), Type.Literal('id')], {
+  sort: OneOf(SUMMARY_SORTS, {
     default: 'attention',
     description:
       `attention: highest attention score first, then name (at most ${ATTENTION_SORT_LIMIT} matching patients; ` +
