@@ -87,10 +87,10 @@ function intParam(params: URLSearchParams, name: string, def: number): number {
 const SQL = {
   patientsPage: `select "id", "name", "dob", "gender", "address", "email", "phone"
     from "patients" order by "patients"."id" asc limit $1 offset $2`,
-  patientsCount: `select count(*) from "patients"`,
+  patientsCount: `select count(*) as "n" from "patients"`,
   historyPage: `select "id", "patient_id", "type", "value", "unit", "timestamp" from "biometrics"
     where "biometrics"."patient_id" = $1 order by "biometrics"."timestamp" desc nulls last, "biometrics"."id" desc nulls last limit $2 offset $3`,
-  historyCount: `select coalesce(sum("n"), 0) from "biometrics_counts" where "biometrics_counts"."patient_id" = $1`,
+  historyCount: `select coalesce(sum("n"), 0) as "n", count(*) as "deltas" from "biometrics_counts" where "biometrics_counts"."patient_id" = $1`,
   upsert: `with up as (
       insert into biometrics (patient_id, type, value, unit, timestamp)
       values ($1, $2, $3, $4, $5::timestamptz)
@@ -171,7 +171,7 @@ async function patients(query: Query, params: URLSearchParams) {
   return {
     page,
     size,
-    total: Number(count[0]?.count ?? 0),
+    total: Number(count[0]?.n ?? 0),
     items: rows.map((r) => ({
       id: r.id,
       name: r.name,
@@ -192,8 +192,7 @@ async function history(query: Query, params: URLSearchParams) {
     query(SQL.historyPage, [patientId, size, (page - 1) * size], 'biometrics_history_page_0'),
     query(SQL.historyCount, [patientId], 'biometrics_history_total_0'),
   ]);
-  // The statement's one column is unnamed (as the application sends it): read it by position.
-  return { page, size, total: Number(Object.values(count[0] ?? {})[0] ?? 0), items: rows.map(reading) };
+  return { page, size, total: Number(count[0]?.n ?? 0), items: rows.map(reading) };
 }
 
 async function upsert(query: Query, text: string) {

@@ -8,8 +8,9 @@
  * Names must be unique per statement text: PostgreSQL keeps one statement per name and
  * connection.
  */
-import type { SQL } from 'drizzle-orm';
+import { entityKind, fillPlaceholders, type SQL, type SQLWrapper } from 'drizzle-orm';
 import { PgDialect, type PgPreparedQuery, type PreparedQueryConfig } from 'drizzle-orm/pg-core';
+import type pg from 'pg';
 import type { DbOrTx } from './database.js';
 
 const dialect = new PgDialect();
@@ -18,56 +19,82 @@ type Session = DbOrTx['_']['session'];
 
 /** A raw statement compiled once; see the module comment. */
 export interface RawStatement<P extends Record<string, unknown>> {
-  /** Runs the statement with the placeholder values and returns its rows. */
+  /**
+   * Runs the statement with the placeholder values and returns its rows, keyed by column
+   * name. Dates, timestamps and intervals come back as PostgreSQL's text, as Drizzle
+   * returns them to its own mappers, on both drivers.
+   */
   rows<T = Record<string, unknown>>(db: DbOrTx, values: P): Promise<T[]>;
 }
 
-/** Compiles `query` (with `sql.placeholder()` parameters) once, to run as the named statement `name`. */
-export function rawStatement<P extends Record<string, unknown>>(name: string, query: SQL): RawStatement<P> {
-  const compiled = dialect.sqlToQuery(query);
+/** Types Drizzle's node-postgres session leaves as text: date, time and interval types and their arrays. */
+const TEXT_TYPE_OIDS = new Set([1082, 1114, 1184, 1186, 1182, 1115, 1185, 1187, 1231]);
+const asText = (value: string) => value;
+
+/** The node-postgres pool (or transaction client) behind a Drizzle session, when it is one. */
+function nodePgClient(session: Session): pg.Pool | pg.PoolClient | undefined {
+  const ctor = session.constructor as unknown as Record<symbol, unknown>;
+  return ctor[entityKind] === 'NodePgSession'
+    ? (session as unknown as { client: pg.Pool | pg.PoolClient }).client
+    : undefined;
+}
+
+/**
+ * Compiles `query` (with `sql.placeholder()` parameters; a query builder works too) once,
+ * to run as the named statement `name`. On node-postgres it goes to the driver directly:
+ * Drizzle's prepared-query path adds a chain of promises and closures per call, which
+ * measured as much CPU as a short statement's own driver work (docs/DESIGN.md, "HTTP
+ * request cost"). PGlite runs it through Drizzle's session.
+ */
+export function rawStatement<P extends Record<string, unknown>>(
+  name: string,
+  query: SQL | SQLWrapper,
+): RawStatement<P> {
+  const compiled = dialect.sqlToQuery(query.getSQL());
   const bySession = new WeakMap<Session, PgPreparedQuery<PreparedQueryConfig>>();
+  let types: pg.CustomTypesConfig | undefined;
   return {
     async rows<T>(db: DbOrTx, values: P): Promise<T[]> {
       const session = db._.session;
+      const client = nodePgClient(session);
+      if (client) {
+        types ??= textTypes(await import('pg'));
+        const params = fillPlaceholders(compiled.params, values);
+        const result = await client.query({ name, text: compiled.sql, values: params, types });
+        return result.rows as T[];
+      }
       let prepared = bySession.get(session);
       if (!prepared) {
         prepared = session.prepareQuery(compiled, undefined, name, false);
         bySession.set(session, prepared);
       }
-      // Without result fields, both drivers return the driver's result, rows included.
+      // Without result fields, the driver's result comes back, rows included.
       const result = (await prepared.execute(values)) as unknown as { rows: T[] };
       return result.rows;
     },
   };
 }
 
-/**
- * One value per database handle (a prepared query-builder statement is bound to the
- * handle it was built on), created on first use.
- */
-export function perDatabase<T>(make: (db: DbOrTx) => T): (db: DbOrTx) => T {
-  const cache = new WeakMap<DbOrTx, T>();
-  return (db) => {
-    let value = cache.get(db);
-    if (value === undefined) {
-      value = make(db);
-      cache.set(db, value);
-    }
-    return value;
+function textTypes(pgLib: { default: typeof pg }): pg.CustomTypesConfig {
+  const builtin = pgLib.default.types;
+  return {
+    getTypeParser: ((oid: number, format?: string) =>
+      TEXT_TYPE_OIDS.has(oid)
+        ? asText
+        : builtin.getTypeParser(oid, format as 'text')) as pg.CustomTypesConfig['getTypeParser'],
   };
 }
 
 /**
- * Like {@link perDatabase}, for statements that come in variants (one per combination of
- * optional filters, say): each variant is built on first use and kept per handle.
+ * One value per variant of a statement (one per combination of optional filters, say),
+ * built on first use and kept.
  */
-export function perDatabaseVariant<T>(make: (db: DbOrTx, variant: number) => T): (db: DbOrTx, variant: number) => T {
-  const byDb = perDatabase(() => new Map<number, T>());
-  return (db, variant) => {
-    const built = byDb(db);
+export function perVariant<T>(make: (variant: number) => T): (variant: number) => T {
+  const built = new Map<number, T>();
+  return (variant) => {
     let value = built.get(variant);
     if (value === undefined) {
-      value = make(db, variant);
+      value = make(variant);
       built.set(variant, value);
     }
     return value;

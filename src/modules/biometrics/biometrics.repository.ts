@@ -4,8 +4,9 @@
  * engine sees every change from every door.
  */
 import { and, count, desc, eq, gte, lt, type SQL, sql } from 'drizzle-orm';
+import { QueryBuilder } from 'drizzle-orm/pg-core';
 import { type DbOrTx, queryRows } from '../../db/database.js';
-import { perDatabaseVariant, rawStatement } from '../../db/prepared.js';
+import { perVariant, rawStatement } from '../../db/prepared.js';
 import { biometrics, biometricsCounts } from '../../db/schema.js';
 import { BP_PARTNER } from '../../domain/clinical.js';
 import type { ReadingType } from '../../domain/readings.js';
@@ -49,52 +50,70 @@ function historyWhere(filters: number): SQL | undefined {
   );
 }
 
-function buildHistoryStatements(db: DbOrTx, filters: number) {
+/** Statements built without a database handle: they are compiled once, for every handle. */
+const qb = new QueryBuilder();
+
+interface HistoryValues extends Record<string, unknown> {
+  patientId: number;
+  type: ReadingType | undefined;
+  from: string | undefined;
+  to: string | undefined;
+  limit: number;
+  offset: number;
+}
+
+function buildHistoryStatements(filters: number) {
   const w = historyWhere(filters);
   return {
-    page: db
-      .select(readingColumns)
-      .from(biometrics)
-      .where(w)
-      // Within one type, timestamps are unique: ordering by timestamp alone is the same
-      // order and lets PostgreSQL read the (patient, type, timestamp) index backwards
-      // without a sort step. Across types, the id breaks ties.
-      // The all-types index is (timestamp DESC NULLS LAST, id DESC NULLS LAST): the ORDER BY must
-      // say NULLS LAST too, or PostgreSQL sorts the patient's whole history for every page.
-      .orderBy(
-        ...(filters & HAS_TYPE
-          ? [desc(biometrics.timestamp)]
-          : [sql`${biometrics.timestamp} desc nulls last`, sql`${biometrics.id} desc nulls last`]),
-      )
-      .limit(sql.placeholder('limit'))
-      .offset(sql.placeholder('offset'))
-      .prepare(`biometrics_history_page_${filters}`),
+    page: rawStatement<HistoryValues>(
+      `biometrics_history_page_${filters}`,
+      qb
+        .select(readingColumns)
+        .from(biometrics)
+        .where(w)
+        // Within one type, timestamps are unique: ordering by timestamp alone is the same
+        // order and lets PostgreSQL read the (patient, type, timestamp) index backwards
+        // without a sort step. Across types, the id breaks ties.
+        // The all-types index is (timestamp DESC NULLS LAST, id DESC NULLS LAST): the ORDER BY must
+        // say NULLS LAST too, or PostgreSQL sorts the patient's whole history for every page.
+        .orderBy(
+          ...(filters & HAS_TYPE
+            ? [desc(biometrics.timestamp)]
+            : [sql`${biometrics.timestamp} desc nulls last`, sql`${biometrics.id} desc nulls last`]),
+        )
+        .limit(sql.placeholder('limit'))
+        .offset(sql.placeholder('offset')),
+    ),
     // Without a time range the total is the sum of the patient's count deltas (a few rows,
     // see foldReadingCounts), where a count(*) reads every index entry of the patient's
     // history. A range is counted. `deltas` tells the caller when to fold.
     count:
       filters & (HAS_FROM | HAS_TO)
-        ? db
-            .select({ n: count(), deltas: sql<number>`0` })
-            .from(biometrics)
-            .where(w)
-            .prepare(`biometrics_history_count_${filters}`)
-        : db
-            .select({
-              n:
-                filters & HAS_TYPE
+        ? rawStatement<HistoryValues>(
+            `biometrics_history_count_${filters}`,
+            qb
+              .select({ n: count().as('n'), deltas: sql<number>`0`.as('deltas') })
+              .from(biometrics)
+              .where(w),
+          )
+        : rawStatement<HistoryValues>(
+            `biometrics_history_total_${filters}`,
+            qb
+              .select({
+                n: (filters & HAS_TYPE
                   ? sql<string>`coalesce(sum(${biometricsCounts.n}) filter (where ${biometricsCounts.type} = ${sql.placeholder('type')}), 0)`
-                  : sql<string>`coalesce(sum(${biometricsCounts.n}), 0)`,
-              deltas: count(),
-            })
-            .from(biometricsCounts)
-            .where(eq(biometricsCounts.patientId, sql.placeholder('patientId')))
-            .prepare(`biometrics_history_total_${filters}`),
+                  : sql<string>`coalesce(sum(${biometricsCounts.n}), 0)`
+                ).as('n'),
+                deltas: count().as('deltas'),
+              })
+              .from(biometricsCounts)
+              .where(eq(biometricsCounts.patientId, sql.placeholder('patientId'))),
+          ),
   };
 }
 
-/** The history statements of one database handle, built once per filter combination. */
-const historyStatements = perDatabaseVariant(buildHistoryStatements);
+/** The history statements, built once per filter combination. */
+const historyStatements = perVariant(buildHistoryStatements);
 
 export async function history(
   db: DbOrTx,
@@ -103,9 +122,9 @@ export async function history(
   offset: number,
 ): Promise<{ rows: ReadingRow[]; total: number; countDeltas: number }> {
   const filters = (f.type ? HAS_TYPE : 0) | (f.from ? HAS_FROM : 0) | (f.to ? HAS_TO : 0);
-  const s = historyStatements(db, filters);
+  const s = historyStatements(filters);
   // Placeholders bind as they are: instants go as UTC ISO text, as the column encoder would send them.
-  const values = {
+  const values: HistoryValues = {
     patientId: f.patientId,
     type: f.type,
     from: f.from?.toISOString(),
@@ -113,8 +132,15 @@ export async function history(
     limit,
     offset,
   };
-  const [rows, totals] = await Promise.all([s.page.execute(values), s.count.execute(values)]);
-  return { rows: rows as ReadingRow[], total: Number(totals[0]?.n ?? 0), countDeltas: Number(totals[0]?.deltas ?? 0) };
+  const [rows, totals] = await Promise.all([
+    s.page.rows<Record<string, unknown>>(db, values),
+    s.count.rows<{ n: unknown; deltas: unknown }>(db, values),
+  ]);
+  return {
+    rows: rows.map(toRow),
+    total: Number(totals[0]?.n ?? 0),
+    countDeltas: Number(totals[0]?.deltas ?? 0),
+  };
 }
 
 /**

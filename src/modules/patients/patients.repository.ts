@@ -1,7 +1,8 @@
 /** Drizzle access to the patients table. */
 import { and, asc, count, eq, ilike, or, type SQL, sql } from 'drizzle-orm';
+import { QueryBuilder } from 'drizzle-orm/pg-core';
 import type { DbOrTx } from '../../db/database.js';
-import { perDatabaseVariant } from '../../db/prepared.js';
+import { perVariant, rawStatement } from '../../db/prepared.js';
 import { patients } from '../../db/schema.js';
 
 export type PatientRow = typeof patients.$inferSelect;
@@ -43,23 +44,54 @@ function where(filters: number): SQL | undefined {
   );
 }
 
-function buildListStatements(db: DbOrTx, filters: number) {
+/** Statements built without a database handle: they are compiled once, for every handle. */
+const qb = new QueryBuilder();
+
+interface ListValues extends Record<string, unknown> {
+  ids: number[] | null;
+  pattern: string | undefined;
+  limit: number;
+  offset: number;
+}
+
+function buildListStatements(filters: number) {
   const w = where(filters);
   return {
-    page: db
-      .select(listColumns)
-      .from(patients)
-      .where(w)
-      .orderBy(asc(patients.id))
-      .limit(sql.placeholder('limit'))
-      .offset(sql.placeholder('offset'))
-      .prepare(`patients_list_page_${filters}`),
-    count: db.select({ n: count() }).from(patients).where(w).prepare(`patients_list_count_${filters}`),
+    page: rawStatement<ListValues>(
+      `patients_list_page_${filters}`,
+      qb
+        .select(listColumns)
+        .from(patients)
+        .where(w)
+        .orderBy(asc(patients.id))
+        .limit(sql.placeholder('limit'))
+        .offset(sql.placeholder('offset')),
+    ),
+    count: rawStatement<ListValues>(
+      `patients_list_count_${filters}`,
+      qb
+        .select({ n: count().as('n') })
+        .from(patients)
+        .where(w),
+    ),
   };
 }
 
-/** The list statements of one database handle, built once per filter combination. */
-const listStatements = perDatabaseVariant(buildListStatements);
+/** The list statements, built once per filter combination. */
+const listStatements = perVariant(buildListStatements);
+
+/** A listed row as the driver returns it (columns by name; the date as text). */
+function toListRow(r: Record<string, unknown>): PatientListRow {
+  return {
+    id: Number(r.id),
+    name: String(r.name),
+    dob: String(r.dob),
+    gender: String(r.gender),
+    address: r.address === null ? null : String(r.address),
+    email: String(r.email),
+    phone: r.phone === null ? null : String(r.phone),
+  };
+}
 
 export async function listPatients(
   db: DbOrTx,
@@ -68,15 +100,18 @@ export async function listPatients(
   offset: number,
 ): Promise<{ rows: PatientListRow[]; total: number }> {
   const filters = (filter.ids !== null ? HAS_SCOPE : 0) | (filter.search ? HAS_SEARCH : 0);
-  const s = listStatements(db, filters);
-  const values = {
+  const s = listStatements(filters);
+  const values: ListValues = {
     ids: filter.ids,
     pattern: filter.search ? `%${escapeLike(filter.search)}%` : undefined,
     limit,
     offset,
   };
-  const [rows, totals] = await Promise.all([s.page.execute(values), s.count.execute(values)]);
-  return { rows, total: Number(totals[0]?.n ?? 0) };
+  const [rows, totals] = await Promise.all([
+    s.page.rows<Record<string, unknown>>(db, values),
+    s.count.rows<{ n: unknown }>(db, values),
+  ]);
+  return { rows: rows.map(toListRow), total: Number(totals[0]?.n ?? 0) };
 }
 
 export async function findPatient(db: DbOrTx, id: number): Promise<PatientRow | undefined> {
