@@ -14,6 +14,7 @@ import { type LoadResult, median, medianResult } from '../bench/lib/http-load.js
 import { parseOptions, sizesFor, UsageError } from '../bench/lib/options.js';
 import { cells } from '../bench/lib/report.js';
 import { atLeast, atMost, below, measuredRow, skippedRow, valueAtMost } from '../bench/lib/rows.js';
+import { productionNodeOptions } from '../bench/lib/servers.js';
 import { planRun } from '../bench/plan.js';
 
 const PG = 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -268,5 +269,18 @@ describe('run plan', () => {
       'http.history@pglite',
     ]);
     expect(names(planRun(['scaling', 'analytics'], ['pglite'], false))).toEqual(['scaling@pglite']);
+  });
+});
+
+describe('production start', () => {
+  it('starts the server with the Node options of the start:prod script, as deployments do', () => {
+    const pkg = JSON.parse(readFileSync(path.join(import.meta.dirname, '..', 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
+    expect(pkg.scripts['start:prod']).toBe('node --max-semi-space-size=32 dist/server.js');
+    expect(productionNodeOptions()).toEqual(['--max-semi-space-size=32']);
+    // The container starts it the same way.
+    const dockerfile = readFileSync(path.join(import.meta.dirname, '..', 'Dockerfile'), 'utf8');
+    expect(dockerfile).toContain('CMD ["node", "--max-semi-space-size=32", "dist/server.js"]');
   });
 });

@@ -1,9 +1,9 @@
 /**
- * The two servers of every HTTP pair: the production build (`node dist/server.js`) and
+ * The two servers of every HTTP pair: the production build (as `npm run start:prod` starts it) and
  * the bare baseline (bench/baseline-server.ts), each a child process on its own port.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, openSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { commandEnv, freePort, killTree, ROOT } from './processes.js';
 import type { DbKind } from './types.js';
@@ -102,7 +102,23 @@ export interface AppServerOptions {
 /** The pool size both servers use (the application's default unless DB_POOL_MAX is set). */
 export const POOL_MAX = Number(process.env.DB_POOL_MAX ?? 10);
 
-/** Starts `node dist/server.js` with authentication on, no start-up load and no scheduler. */
+/**
+ * The Node options production starts the server with: those of the `start:prod` script
+ * (`node <options> dist/server.js`), so the bench measures the server as it is deployed.
+ */
+export function productionNodeOptions(): string[] {
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
+  const words = (pkg.scripts?.['start:prod'] ?? '').trim().split(/\s+/);
+  if (words[0] !== 'node' || words.at(-1) !== 'dist/server.js' || words.slice(1, -1).some((w) => !w.startsWith('--'))) {
+    throw new Error(`package.json "start:prod" must be "node [--options] dist/server.js" (got "${words.join(' ')}")`);
+  }
+  return words.slice(1, -1);
+}
+
+/**
+ * Starts the production build as `start:prod` does (its Node options, `dist/server.js`),
+ * with authentication on, no start-up load and no scheduler.
+ */
 export async function startAppServer(o: AppServerOptions): Promise<RunningServer> {
   const port = await freePort();
   const env = commandEnv({
@@ -122,7 +138,10 @@ export async function startAppServer(o: AppServerOptions): Promise<RunningServer
     RATE_LIMIT_PER_KEY_PER_MINUTE: '100000000',
     RATE_LIMIT_PER_IP_PER_MINUTE: '100000000',
   });
-  const nodeArgs = o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] : [];
+  const nodeArgs = [
+    ...productionNodeOptions(),
+    ...(o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] : []),
+  ];
   const out = openSync(o.logFile, 'w');
   const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'dist', 'server.js')], {
     cwd: ROOT,
