@@ -194,6 +194,29 @@ describe('reading counters', () => {
     expect(await deltaRows(t.database.db, p.id)).toBe(3);
   });
 
+  it('are folded after an analytics run for patients nobody reads, and left alone below the threshold', async () => {
+    const busy = await newPatient();
+    const quiet = await newPatient();
+    for (let i = 0; i < 36; i++) {
+      const ts = new Date(Date.UTC(2025, 2, 1, i)).toISOString();
+      expect((await upsert(busy.id, i % 2 ? 'glucose' : 'weight', ts, 60 + i)).statusCode).toBe(200);
+    }
+    for (let i = 0; i < 3; i++) {
+      const ts = new Date(Date.UTC(2025, 2, 1, i)).toISOString();
+      expect((await upsert(quiet.id, 'glucose', ts, 90 + i)).statusCode).toBe(200);
+    }
+    expect(await deltaRows(t.database.db, busy.id)).toBe(36);
+    const run = await t.call(t.adminKey, { method: 'POST', url: '/api/v1/analytics/run', payload: { version: 2 } });
+    expect(run.statusCode).toBe(200);
+    // No history read happened: the run folded the busy patient's deltas into one row per type.
+    expect(await deltaRows(t.database.db, busy.id)).toBe(2);
+    expect(await deltaRows(t.database.db, quiet.id)).toBe(3);
+    expect(await counters(t.database.db, [busy.id, quiet.id])).toEqual(
+      await counted(t.database.db, [busy.id, quiet.id]),
+    );
+    expect(await counters(t.database.db, [busy.id])).toEqual({ [`${busy.id}:glucose`]: 18, [`${busy.id}:weight`]: 18 });
+  });
+
   it.runIf(TEST_DB === 'postgres')(
     'never make a writer wait for another open transaction on the same patient',
     async () => {
@@ -257,6 +280,21 @@ describe('reading counters', () => {
       expect(await counters(t.database.db, ids)).toEqual(await counted(t.database.db, ids));
     },
   );
+});
+
+describe('migration 0005', () => {
+  it('vacuums the count deltas after a fixed number of changes, not a share of the table', async () => {
+    const [row] = await queryRows<{ reloptions: string[] }>(
+      t.database.db,
+      sql`select reloptions from pg_class where relname = 'biometrics_counts' and relkind = 'r'`,
+    );
+    expect([...(row?.reloptions ?? [])].sort()).toEqual([
+      'autovacuum_vacuum_insert_scale_factor=0',
+      'autovacuum_vacuum_insert_threshold=10000',
+      'autovacuum_vacuum_scale_factor=0',
+      'autovacuum_vacuum_threshold=2000',
+    ]);
+  });
 });
 
 describe('migration 0004', () => {

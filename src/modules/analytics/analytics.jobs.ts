@@ -5,6 +5,7 @@
  */
 import { sql } from 'drizzle-orm';
 import { type Db, queryRows } from '../../db/database.js';
+import { foldPiledUpReadingCounts } from '../biometrics/biometrics.service.js';
 import type { AppMetrics } from '../metrics/metrics.registry.js';
 import { applyBufferedChanges, type EngineHooks, type EngineStats, recomputeAll } from './analytics.engine.js';
 import { type AnalyticsRunRow, insertRun, type RunTrigger, succeededRunSince } from './analytics.runs.repository.js';
@@ -121,6 +122,21 @@ async function observed(deps: AnalyticsJobDeps, opts: RunOptions): Promise<JobOu
   }
 }
 
+/**
+ * Housekeeping after a run: reading-count deltas of patients whose readings are written
+ * but not read pile up (history reads fold only the patients they read). Outside the
+ * run's transaction and not part of its recorded duration; a failure only waits for the
+ * next run.
+ */
+async function foldCounts(deps: AnalyticsJobDeps): Promise<void> {
+  try {
+    const patients = await foldPiledUpReadingCounts(deps.db);
+    if (patients > 0) deps.log.debug({ patients }, 'folded piled-up reading counts');
+  } catch (err) {
+    deps.log.warn({ error: describeError(err) }, 'could not fold reading counts');
+  }
+}
+
 async function execute(deps: AnalyticsJobDeps, opts: RunOptions): Promise<JobOutcome> {
   const { version, trigger } = opts;
   const base = { version, trigger, instance: deps.instanceId };
@@ -166,6 +182,7 @@ async function execute(deps: AnalyticsJobDeps, opts: RunOptions): Promise<JobOut
       { runId: run.id, version, trigger, ...stats, ms: Math.round(performance.now() - t0) },
       'analytics run succeeded',
     );
+    await foldCounts(deps);
     return { ran: true, run, ...(stats ? { stats } : {}) };
   } catch (err) {
     const error = describeError(err);

@@ -60,6 +60,15 @@ async function foldCounts(deps: BiometricDeps, patientId: number): Promise<void>
 }
 
 /**
+ * Folds the count deltas of every patient that collected more than FOLD_COUNTS_AFTER of
+ * them, read or not; returns how many patients were folded. The scheduled analytics job
+ * calls it after each run.
+ */
+export function foldPiledUpReadingCounts(db: Db): Promise<number> {
+  return repo.foldPiledUpCounts(db, FOLD_COUNTS_AFTER);
+}
+
+/**
  * One page of a patient's readings, newest first (ties broken by id). An unknown patient
  * is a 404, the same answer a key scoped to other patients gets.
  */
