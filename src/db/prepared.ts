@@ -9,11 +9,17 @@
  * connection.
  */
 import { entityKind, fillPlaceholders, type SQL, type SQLWrapper } from 'drizzle-orm';
-import { PgDialect, type PgPreparedQuery, type PreparedQueryConfig } from 'drizzle-orm/pg-core';
+import { PgDialect, type PgPreparedQuery, type PreparedQueryConfig, QueryBuilder } from 'drizzle-orm/pg-core';
 import type pg from 'pg';
 import type { DbOrTx } from './database.js';
 
 const dialect = new PgDialect();
+
+/**
+ * A query builder without a database handle, for statements given to {@link rawStatement}:
+ * they are written with Drizzle and compiled once, for every handle.
+ */
+export const qb = new QueryBuilder();
 
 type Session = DbOrTx['_']['session'];
 

@@ -4,9 +4,8 @@
  * engine sees every change from every door.
  */
 import { and, count, desc, eq, gte, lt, type SQL, sql } from 'drizzle-orm';
-import { QueryBuilder } from 'drizzle-orm/pg-core';
 import { type DbOrTx, queryRows } from '../../db/database.js';
-import { perVariant, rawStatement } from '../../db/prepared.js';
+import { perVariant, qb, rawStatement } from '../../db/prepared.js';
 import { biometrics, biometricsCounts } from '../../db/schema.js';
 import { BP_PARTNER } from '../../domain/clinical.js';
 import type { ReadingType } from '../../domain/readings.js';
@@ -49,9 +48,6 @@ function historyWhere(filters: number): SQL | undefined {
     filters & HAS_TO ? lt(biometrics.timestamp, sql.placeholder('to')) : undefined,
   );
 }
-
-/** Statements built without a database handle: they are compiled once, for every handle. */
-const qb = new QueryBuilder();
 
 interface HistoryValues extends Record<string, unknown> {
   patientId: number;
@@ -144,37 +140,18 @@ export async function history(
 }
 
 /**
- * Folds the count deltas of some patients into one row per type. Safe alongside writers
- * (their new deltas are not in the deleted set) and alongside another fold (the second one
- * finds the rows already deleted and adds nothing); readers see the rows before or after.
+ * The fold of the patients matching `which` (a condition on `patient_id`): their delta rows
+ * become one row per type, in one statement, which also says how many patients it folded.
+ * Safe alongside writers (their new deltas are not in the deleted set) and alongside
+ * another fold (the second one finds the rows already deleted and adds nothing); readers
+ * see the rows before or after.
  */
-export async function foldReadingCounts(db: DbOrTx, patientIds: readonly number[]): Promise<void> {
-  if (patientIds.length === 0) return;
-  await queryRows(
-    db,
-    sql`with gone as (
-      delete from biometrics_counts where patient_id = any(${sql.param(patientIds)}::int[])
-      returning patient_id, type, n
-    )
-    insert into biometrics_counts (patient_id, type, n)
-    select patient_id, type, sum(n) from gone group by patient_id, type having sum(n) <> 0`,
-  );
-}
-
-/**
- * Folds the count deltas of every patient with more than `moreThan` of them, in one
- * statement, with the same guarantees as {@link foldReadingCounts}. History reads fold
- * the patients they read; this catches patients whose readings are written and not read
- * (a device sending every minute adds 1,440 deltas a day). Returns how many patients.
- */
-export async function foldPiledUpCounts(db: DbOrTx, moreThan: number): Promise<number> {
+async function foldCountsWhere(db: DbOrTx, which: SQL): Promise<number> {
   const rows = await queryRows<{ patients: number }>(
     db,
-    sql`with piled as (
-      select patient_id from biometrics_counts group by patient_id having count(*) > ${moreThan}
-    ), gone as (
-      delete from biometrics_counts c using piled p where c.patient_id = p.patient_id
-      returning c.patient_id, c.type, c.n
+    sql`with gone as (
+      delete from biometrics_counts where ${which}
+      returning patient_id, type, n
     ), folded as (
       insert into biometrics_counts (patient_id, type, n)
       select patient_id, type, sum(n) from gone group by patient_id, type having sum(n) <> 0
@@ -182,6 +159,24 @@ export async function foldPiledUpCounts(db: DbOrTx, moreThan: number): Promise<n
     select count(distinct patient_id)::int as patients from gone`,
   );
   return Number(rows[0]?.patients ?? 0);
+}
+
+/** Folds the count deltas of some patients into one row per type (see {@link foldCountsWhere}). */
+export async function foldReadingCounts(db: DbOrTx, patientIds: readonly number[]): Promise<void> {
+  if (patientIds.length === 0) return;
+  await foldCountsWhere(db, sql`patient_id = any(${sql.param(patientIds)}::int[])`);
+}
+
+/**
+ * Folds the count deltas of every patient with more than `moreThan` of them. History reads
+ * fold the patients they read; this catches patients whose readings are written and not
+ * read (a device sending every minute adds 1,440 deltas a day). Returns how many patients.
+ */
+export function foldPiledUpCounts(db: DbOrTx, moreThan: number): Promise<number> {
+  return foldCountsWhere(
+    db,
+    sql`patient_id in (select patient_id from biometrics_counts group by patient_id having count(*) > ${moreThan})`,
+  );
 }
 
 function toRow(r: Record<string, unknown>): ReadingRow {

@@ -1,8 +1,7 @@
 /** Drizzle access to the patients table. */
 import { and, asc, count, eq, ilike, or, type SQL, sql } from 'drizzle-orm';
-import { QueryBuilder } from 'drizzle-orm/pg-core';
 import type { DbOrTx } from '../../db/database.js';
-import { perVariant, rawStatement } from '../../db/prepared.js';
+import { perVariant, qb, rawStatement } from '../../db/prepared.js';
 import { patients } from '../../db/schema.js';
 
 export type PatientRow = typeof patients.$inferSelect;
@@ -43,9 +42,6 @@ function where(filters: number): SQL | undefined {
       : undefined,
   );
 }
-
-/** Statements built without a database handle: they are compiled once, for every handle. */
-const qb = new QueryBuilder();
 
 interface ListValues extends Record<string, unknown> {
   ids: number[] | null;
